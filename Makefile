@@ -1,0 +1,28 @@
+# The README's two commands:  `make book` (the main job) and `make test`.
+# Each creates the virtual environment in .venv if it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Third-party test data (VDSR weights, Set5, ...): ../shared/data unless set.
+export INVNB_TEST_DATA ?= $(abspath ../shared/data)
+
+.PHONY: book test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[book,test]'
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) scripts/build_book.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval-lax notebooks
+
+clean:
+	rm -rf _build

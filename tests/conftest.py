@@ -1,0 +1,76 @@
+"""Shared, seeded fixtures: tiny models that need no download."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Third-party test data (VDSR weights, Set5, ...): $INVNB_TEST_DATA or ../shared/data."""
+    return Path(os.environ.get("INVNB_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def test_data_dir() -> Path:
+    """The third-party data folder; fails in CI and skips (with the reason) elsewhere when absent."""
+    d = shared_data_dir()
+    if not d.is_dir():
+        msg = f"third-party test data not found at {d}; set INVNB_TEST_DATA to the folder"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return d
+
+
+class TinyVGG(nn.Module):
+    """A VGG-shaped network small enough for exhaustive tests (16x16 inputs)."""
+
+    def __init__(self, num_classes: int = 5, bn: bool = False):
+        super().__init__()
+        def block(cin, cout):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1)]
+            if bn:
+                layers.append(nn.BatchNorm2d(cout))
+            return layers + [nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*block(3, 6), nn.MaxPool2d(2), *block(6, 8), *block(8, 8),
+                                      nn.MaxPool2d(2))
+        self.avgpool = nn.AdaptiveAvgPool2d((4, 4))
+        self.classifier = nn.Sequential(nn.Linear(128, 32), nn.ReLU(inplace=True), nn.Dropout(),
+                                        nn.Linear(32, 32), nn.ReLU(inplace=True), nn.Dropout(),
+                                        nn.Linear(32, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def _randomise_bn(model, gen):
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg():
+    torch.manual_seed(0)
+    return TinyVGG().eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg_bn():
+    torch.manual_seed(1)
+    model = TinyVGG(bn=True).eval()
+    _randomise_bn(model, torch.Generator().manual_seed(2))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_batch():
+    return torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
