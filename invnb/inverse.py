@@ -328,9 +328,12 @@ class LayerwiseInverse:
             else:  # LayerStack admits nothing else
                 raise AssertionError(f"unhandled layer {names[k]}")
             bad = ~torch.isfinite(t).flatten(1).all(dim=1) | (t.flatten(1).abs().sum(dim=1) == 0)
-            if bad.any():
-                failed |= bad
+            failed |= bad
+            if failed.any():
+                # As the original, a sample whose inverse vanished (or blew up) has failed;
+                # its features below stay zero rather than inverting an empty target.
                 t = torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
+                t = t * (~failed).reshape((-1,) + (1,) * (t.dim() - 1))
             features[k] = t
         attribution = attribution_map(features[0], x) if x.dim() == 4 else None
         return InverseResult(features, attribution, classes, failed, stats)

@@ -24,7 +24,8 @@ def test_every_layer_in_its_box(tiny_vgg, tiny_batch, solver, penalty):
     _assert_in_boxes(inv.stack, tiny_batch, res)
     assert res.attribution.shape == (6, 16, 16)
     assert torch.all(res.attribution >= 0) and torch.all(res.attribution <= 1)
-    assert torch.allclose(res.attribution.flatten(1).amax(1), torch.ones(6))
+    # max-normalised per image; an image whose inverse failed has an all-zero map
+    torch.testing.assert_close(res.attribution.flatten(1).amax(1), (~res.failed).float())
     assert [s.index for s in res.stats] == sorted((s.index for s in res.stats), reverse=True)
 
 
@@ -87,7 +88,7 @@ def test_failed_images_are_flagged():
         model[0].bias.fill_(-100.0)  # every hidden activation is zero: nothing to invert into
     res = LayerwiseInverse(model, max_iter=20).invert(torch.rand(2, 1, 4, 4))
     assert res.failed.all()
-    assert torch.isfinite(res.input).all()
+    assert all(torch.equal(f, torch.zeros_like(f)) for f in res.features[:-1])
 
 
 def test_no_gradients_or_hooks_left_behind(tiny_vgg, tiny_batch):
