@@ -117,6 +117,10 @@ class LayerwiseInverse:
     solver : {"fista", "paper"}
         ``"fista"`` (default): batched accelerated proximal gradient with a
         scale-free stopping rule; ``"paper"``: the original iteration.
+    penalty_scale : {"none", "forward"}
+        ``"none"``: the penalty as written (the paper); ``"forward"``: measure
+        it relative to the forward pass, ``lam * ||y_l|| * R(x) / R(x_l)``, so
+        that `mask_weight` means the same in every layer whatever its gain.
     max_iter : int, optional
         Iteration cap per layer (default 300 for fista, 3000 for paper).
     tol : float
@@ -142,11 +146,14 @@ class LayerwiseInverse:
     """
 
     def __init__(self, model: nn.Module, *, mask_weight: float = DEFAULT_MASK_WEIGHT,
-                 penalty: str = "l1", solver: str = "fista", max_iter: Optional[int] = None,
+                 penalty: str = "l1", penalty_scale: str = "none", solver: str = "fista",
+                 max_iter: Optional[int] = None,
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
                  batch_size: Optional[int] = None, progress: bool = False, check_model: bool = True):
         if penalty not in ("l1", "l2"):
             raise ValueError(f"penalty must be 'l1' or 'l2', got {penalty!r}")
+        if penalty_scale not in ("none", "forward"):
+            raise ValueError(f"penalty_scale must be 'none' or 'forward', got {penalty_scale!r}")
         if solver not in ("fista", "paper"):
             raise ValueError(f"solver must be 'fista' or 'paper', got {solver!r}")
         if relu_in_objective not in ("mirror", "always"):
@@ -159,6 +166,7 @@ class LayerwiseInverse:
         self.stack = LayerStack(model)
         self.mask_weight = float(mask_weight)
         self.penalty = penalty
+        self.penalty_scale = penalty_scale
         self.solver = solver
         self.max_iter = max_iter if max_iter is not None else (3000 if solver == "paper" else 300)
         self.tol = tol
@@ -360,10 +368,19 @@ class LayerwiseInverse:
         relu = isinstance(layer, (nn.Conv2d, nn.Linear)) and (
             self.relu_in_objective == "always"
             or (k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)))
+        lam = 0.0 if classes is not None else self.mask_weight
+        if classes is None and self.penalty_scale == "forward":
+            # lam * ||y_l|| * R(x) / R(x_l): the penalty in units of the data term
+            out_norm = above.flatten(1).norm(dim=1)
+            if self.penalty == "l2":
+                lam = lam * out_norm / bound.flatten(1).norm(dim=1).clamp_min(1e-12)
+            else:  # R = ||m x||_1 / sqrt(size) in the solver
+                size = bound[0].numel()
+                lam = lam * out_norm * math.sqrt(size) / bound.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
         problem = LayerProblem(
             forward=layer, lo=lo, hi=hi, x0=_avgpool_init(bound),
             target=None if classes is not None else t, classes=classes, relu=relu, mask=mask,
-            lam=0.0 if classes is not None else self.mask_weight, penalty=self.penalty)
+            lam=lam, penalty=self.penalty)
         if self.solver == "paper":
             res = solve_paper(problem, max_iter=self.max_iter)
         else:

@@ -57,8 +57,8 @@ class LayerProblem:
         Apply a ReLU to ``z`` in the data term.
     mask : torch.Tensor, optional
         Non-negative weights broadcastable to `x` for the penalty (None: all ones).
-    lam : float
-        Penalty weight (``mask_weight``).
+    lam : float or torch.Tensor
+        Penalty weight (``mask_weight``), one number or one per sample ``(N,)``.
     penalty : {"l2", "l1"}
         ``"l2"``: ``||m x||_2`` (the paper); ``"l1"``: ``||m x||_1 / sqrt(size)``.
     smoothing : float or torch.Tensor
@@ -75,7 +75,7 @@ class LayerProblem:
     classes: Optional[torch.Tensor] = None
     relu: bool = False
     mask: Optional[torch.Tensor] = None
-    lam: float = 0.0
+    lam: Union[float, torch.Tensor] = 0.0
     penalty: str = "l2"
     smoothing: Union[float, torch.Tensor] = 0.0
 
@@ -97,7 +97,8 @@ class LayerProblem:
                 return t  # None, or a mask shared by all samples
             return t[idx]
         smoothing = self.smoothing[idx] if isinstance(self.smoothing, torch.Tensor) else self.smoothing
-        return replace(self, lo=self.lo[idx], hi=self.hi[idx], x0=self.x0[idx], smoothing=smoothing,
+        lam = self.lam[idx] if isinstance(self.lam, torch.Tensor) else self.lam
+        return replace(self, lo=self.lo[idx], hi=self.hi[idx], x0=self.x0[idx], smoothing=smoothing, lam=lam,
                        target=pick(self.target), classes=pick(self.classes), mask=pick(self.mask))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,12 +122,17 @@ class LayerProblem:
 
     def penalty_cost(self, x: torch.Tensor) -> torch.Tensor:
         """Penalty term per sample (without `lam`), ``(N,)``."""
-        if self.lam == 0:
+        if not self.has_penalty:
             return x.new_zeros(x.shape[0])
         mx = x if self.mask is None else self.mask * x
         if self.penalty == "l2":
             return _flat_norm(mx)
         return mx.abs().flatten(1).sum(dim=1) / math.sqrt(self.size)
+
+    @property
+    def has_penalty(self) -> bool:
+        """Whether any sample has a positive penalty weight."""
+        return bool(torch.as_tensor(self.lam).gt(0).any())
 
     def cost(self, x: torch.Tensor) -> torch.Tensor:
         """Objective per sample, ``(N,)``."""
@@ -300,12 +306,11 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     x = problem.project(problem.x0)
     n_samples = x.shape[0]
     dev = x.device
-    l1 = problem.penalty == "l1" and problem.lam > 0
-    l1_scale = problem.lam / math.sqrt(problem.size)
+    l1 = problem.penalty == "l1" and problem.has_penalty
 
     def smooth(p, z):
         v = p.data_cost(z)
-        if not l1 and p.lam > 0:
+        if not l1 and p.has_penalty:
             v = v + p.lam * p.penalty_cost(z)
         return v
 
@@ -314,7 +319,7 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
 
     def prox(p, v, s):
         if l1:
-            thr = _per_sample(s, v) * l1_scale
+            thr = _per_sample(s * p.lam / math.sqrt(p.size), v)
             if p.mask is not None:
                 thr = thr * p.mask
             v = torch.sign(v) * F.relu(v.abs() - thr)
@@ -332,7 +337,7 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
         z = problem.forward(x)
         resid = _flat_norm(problem.target - (F.relu(z) if problem.relu else z))
         lip = op_norm ** 2 / resid.clamp_min(1e-12)
-        if not l1 and problem.lam > 0:
+        if not l1 and problem.has_penalty:
             m = problem.mask if problem.mask is not None else torch.ones_like(x)
             m2 = (m * m).flatten(1).amax(dim=1) if m.shape[0] == n_samples else (m * m).max().expand(n_samples)
             lip = lip + problem.lam * m2 / problem.penalty_cost(x).clamp_min(1e-12)
