@@ -1,0 +1,293 @@
+"""Figures for attributions and metrics (all of invnb's matplotlib lives here).
+
+Every function takes arrays or tensors (any device) plus an optional ``ax`` and
+returns the Axes (or Figure for multi-panel figures), so notebooks compose
+them freely. Maps are normalised here, for display only; pass ``vmax`` to
+share one colour scale across panels.
+
+Examples
+--------
+>>> ax = show_attribution(attributions[0], image=x[0], mean=MEAN, std=STD)
+>>> plot_curves({"inverse": curve_inv, "saliency": curve_sal})
+>>> plot_tradeoff(read_table("tradeoff.csv"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = [
+    "attribution_grid",
+    "plot_curves",
+    "plot_reid",
+    "plot_tradeoff",
+    "show_attribution",
+    "show_image",
+    "to_image",
+]
+
+
+def _np(t) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().float().cpu().numpy()
+    return np.asarray(t, dtype=float)
+
+
+def to_image(t, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
+    """Convert an image tensor to an array ``imshow`` can draw.
+
+    Parameters
+    ----------
+    t : Tensor or array
+        (C, H, W) or (1, C, H, W) image, C = 1 or 3, on any device.
+    mean, std : sequence of float, optional
+        Per-channel normalisation to undo (``t * std + mean``). Without them,
+        an image already in [0, 1] is shown as is and anything else is
+        min-max scaled.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W, 3) float in [0, 1] for colour images, (H, W) for grey ones.
+
+    Examples
+    --------
+    >>> plt.imshow(to_image(x[0], mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    """
+    a = _np(t)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (C, H, W) image with 1 or 3 channels, got shape {a.shape}.")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std to undo a normalisation, or neither.")
+    if mean is not None:
+        a = a * np.asarray(std, dtype=float).reshape(-1, 1, 1) + np.asarray(mean, dtype=float).reshape(-1, 1, 1)
+    elif a.min() < 0 or a.max() > 1:
+        lo, hi = a.min(), a.max()
+        a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    a = np.clip(a, 0.0, 1.0).transpose(1, 2, 0)
+    return a[..., 0] if a.shape[-1] == 1 else a
+
+
+def _ax(ax):
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def show_image(t, ax=None, mean=None, std=None, title: str | None = None):
+    """Draw one image tensor; returns the Axes. See :func:`to_image` for the arguments."""
+    ax = _ax(ax)
+    img = to_image(t, mean, std)
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cmap: str = "jet",
+                     alpha: float = 0.5, vmax: float | None = None, title: str | None = None, colorbar: bool = False):
+    """Draw an attribution map, optionally over its image.
+
+    Parameters
+    ----------
+    attributions : Tensor or array
+        (H, W) map (or (1, H, W)).
+    image : Tensor or array, optional
+        (C, H, W) image drawn underneath (see :func:`to_image` for ``mean``/``std``).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when None.
+    cmap : str
+        Colour map of the attribution.
+    alpha : float
+        Opacity of the map over the image (1 without an image).
+    vmax : float, optional
+        Value drawn at full colour; default the map's maximum. Give the same
+        value to several panels to compare magnitudes.
+    title : str, optional
+        Panel title.
+    colorbar : bool
+        Add a colour bar.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _ax(ax)
+    a = _np(attributions)
+    a = a.reshape(a.shape[-2:]) if a.ndim == 3 and a.shape[0] == 1 else a
+    if a.ndim != 2:
+        raise ValueError(f"expected an (H, W) map, got shape {a.shape}.")
+    if image is not None:
+        show_image(image, ax=ax, mean=mean, std=std)
+    vmax = float(a.max()) if vmax is None else float(vmax)
+    im = ax.imshow(a, cmap=cmap, vmin=0.0, vmax=vmax if vmax > 0 else 1.0, alpha=alpha if image is not None else 1.0)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cmap: str = "jet",
+                     alpha: float = 0.5, size: float = 1.8):
+    """One row per image: the image, then each method's map over it.
+
+    Parameters
+    ----------
+    images : Tensor or array
+        (N, C, H, W) images.
+    maps : mapping of str to Tensor or array
+        Method name -> (N, H, W) map; each map is drawn on its own scale.
+    mean, std : sequence of float, optional
+        Normalisation to undo for display.
+    size : float
+        Panel size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = len(images)
+    cols = 1 + len(maps)
+    fig, axes = plt.subplots(n, cols, figsize=(size * cols, size * n), squeeze=False)
+    for i in range(n):
+        show_image(images[i], ax=axes[i, 0], mean=mean, std=std, title="input" if i == 0 else None)
+        for j, (name, m) in enumerate(maps.items(), start=1):
+            show_attribution(m[i], image=images[i], ax=axes[i, j], mean=mean, std=std, cmap=cmap, alpha=alpha,
+                             title=name if i == 0 else None)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves, ax=None, image: int | None = None):
+    """Deletion or insertion curves with their AUC in the legend.
+
+    Parameters
+    ----------
+    curves : CausalCurve or mapping of str to CausalCurve
+        From :func:`invnb.metrics.deletion_curve` / ``insertion_curve``.
+    ax : matplotlib Axes, optional
+        Where to draw.
+    image : int, optional
+        Draw this image's curve; default the mean over images.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _ax(ax)
+    if not isinstance(curves, Mapping):
+        curves = {"": curves}
+    mode = None
+    top = 1.0
+    cmap = plt.get_cmap("tab20")
+    for i, (name, c) in enumerate(curves.items()):
+        scores = _np(c.scores)
+        y = scores.mean(axis=0) if image is None else scores[image]
+        auc = float(_np(c.auc).mean()) if image is None else float(_np(c.auc)[image])
+        label = f"{name} (AUC {auc:.3f})" if name else f"AUC {auc:.3f}"
+        ax.plot(_np(c.fractions), y, label=label, color=cmap(i % 20))
+        mode = c.mode
+        top = max(top, float(np.max(y)))
+    better = {"deletion": "lower is better", "insertion": "higher is better"}.get(mode, "")
+    ax.set_xlabel(f"fraction of pixels {'deleted' if mode == 'deletion' else 'inserted'}")
+    ax.set_ylabel("class probability")
+    ax.set_title(f"{mode} ({better})" if mode else "")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02 * top)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_reid(reids, ax=None, k: int = 1):
+    """Re-identification rate per layer.
+
+    Parameters
+    ----------
+    reids : Reidentification or mapping of str to Reidentification
+        From :func:`invnb.metrics.reid_rates`.
+    ax : matplotlib Axes, optional
+        Where to draw.
+    k : int
+        Which top-k rate to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _ax(ax)
+    if not isinstance(reids, Mapping):
+        reids = {"": reids}
+    names = None
+    for name, r in reids.items():
+        ax.plot(range(len(r.layers)), _np(r.rate(k)), marker="o", label=name or None)
+        names = r.names
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=90, fontsize="small")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("layer fed with the inverse feature")
+    ax.set_ylabel(f"top-{k} re-identification")
+    if any(reids):
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_tradeoff(rows: Sequence[Mapping], ax=None, reid: str = "reid_top1", modes: Sequence[str] | None = None,
+                  colors: Mapping[str, object] | None = None):
+    """The paper's trade-off plot: amount of activation vs. re-identification.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows of :func:`invnb.tradeoff.map_tradeoff` / ``inverse_tradeoff``
+        (or :func:`invnb.tradeoff.read_table`).
+    ax : matplotlib Axes, optional
+        Where to draw.
+    reid : str
+        Column on the vertical axis.
+    modes : sequence of str, optional
+        Keep only these modes (``"hard"``, ``"soft"``, ``"inverse"``).
+    colors : mapping of str to colour, optional
+        Colour of each method, to keep colours equal across panels; default
+        one ``tab20`` colour per method in order of appearance in ``rows``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per (method, mode), points sorted by amount; inverse rows are
+        drawn thick, and a method with a single point as a star. Upper left
+        is better: little of the input kept, class still recognised.
+    """
+    ax = _ax(ax)
+    if colors is None:
+        names = list(dict.fromkeys(r["method"] for r in rows))
+        cmap = plt.get_cmap("tab20")
+        colors = {m: cmap(i % 20) for i, m in enumerate(names)}
+    groups: dict[tuple[str, str], list[Mapping]] = {}
+    for r in rows:
+        if modes is None or r["mode"] in modes:
+            groups.setdefault((r["method"], r["mode"]), []).append(r)
+    styles = {"hard": "-", "soft": "--", "inverse": "-"}
+    for (method, mode), rs in groups.items():
+        rs = sorted(rs, key=lambda r: float(r["amount"]))
+        xs, ys = [float(r["amount"]) for r in rs], [float(r[reid]) for r in rs]
+        single = len(rs) == 1
+        label = method if mode == "inverse" else f"{method} ({mode})"
+        ax.plot(xs, ys, styles.get(mode, ":"), color=colors.get(method), marker="*" if single else "o",
+                ms=12 if single else 3, lw=2.5 if mode == "inverse" else 1.2, label=label,
+                zorder=3 if mode == "inverse" else 2)
+    ax.set_xlabel("amount of activation (lower = less kept)")
+    ax.set_ylabel(reid.replace("reid_", "re-identification ").replace("top", "top-"))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2)
+    return ax

@@ -1,0 +1,180 @@
+"""Tests of invnb.tradeoff (kept inputs, trade-off rows, tables) and smoke tests of invnb.plot."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from invnb import plot  # noqa: E402
+from invnb.metrics import deletion_curve, reid_rates  # noqa: E402
+from invnb.tradeoff import (  # noqa: E402
+    inverse_tradeoff,
+    keep_soft,
+    keep_top_fraction,
+    kept_input_scores,
+    map_tradeoff,
+    read_table,
+    write_table,
+)
+
+
+def tiny_cnn(seed=0, classes=5):
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(2),
+        nn.Flatten(), nn.Linear(24, classes),
+    ).eval()
+
+
+def _images(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    sign = torch.where(torch.rand(n, 3, 8, 8, generator=g) < 0.5, -1.0, 1.0)
+    return sign * (torch.rand(n, 3, 8, 8, generator=g) + 0.5)  # |x| in [0.5, 1.5]: no near-zero pixels
+
+
+def test_keep_top_fraction_keeps_the_highest_pixels():
+    x = _images(2)
+    a = torch.rand(2, 8, 8)
+    kept = keep_top_fraction(x, a, 0.25)
+    on = (kept != 0).all(dim=1)  # (N, H, W) kept pixels
+    assert (on.flatten(1).sum(1) == 16).all()
+    for i in range(2):
+        assert a[i][on[i]].min() > a[i][~on[i]].max()
+        assert torch.equal(kept[i][:, on[i]], x[i][:, on[i]])
+    assert torch.equal(keep_top_fraction(x, a, 1.0), x)
+    assert (keep_top_fraction(x, a, 0.0) == 0).all()
+    assert ((keep_top_fraction(x, torch.ones(2, 8, 8), 0.5) != 0).all(1).flatten(1).sum(1) == 32).all()
+    with pytest.raises(ValueError, match="fraction"):
+        keep_top_fraction(x, a, 1.5)
+
+
+def test_keep_soft_scales_by_normalised_map():
+    x = _images(2)
+    a = torch.rand(2, 8, 8) * 3
+    norm = a / a.flatten(1).amax(1)[:, None, None]
+    assert torch.allclose(keep_soft(x, a, 1.0), x * norm[:, None])
+    assert torch.allclose(keep_soft(x, a, 2.0), x * norm[:, None] ** 2)
+    assert (keep_soft(x, torch.zeros(2, 8, 8)) == 0).all()
+    with pytest.raises(ValueError, match="non-negative"):
+        keep_soft(x, -a)
+
+
+def test_amount_of_hard_masks_is_the_kept_fraction():
+    model = tiny_cnn()
+    x = _images(4)
+    cls = model(x).argmax(1)
+    a = torch.rand(4, 8, 8)
+    for f in (0.0, 0.125, 0.5):
+        s = kept_input_scores(model, keep_top_fraction(x, a, f), x, cls)
+        assert torch.allclose(s["amount"], torch.full((4,), f), atol=1e-5)
+    full = kept_input_scores(model, x, x, cls)
+    assert full["top1"].all() and full["top5"].all()
+    nan = kept_input_scores(model, torch.full_like(x, float("nan")), x, cls)
+    assert not nan["top1"].any()
+
+
+def test_map_tradeoff_rows():
+    model = tiny_cnn()
+    x = _images(4)
+    a = torch.rand(4, 8, 8)
+    rows = map_tradeoff(model, x, a, "random", fractions=(0.1, 1.0), exponents=(1.0,))
+    assert [(r["mode"], r["param"]) for r in rows] == [("hard", 0.1), ("hard", 1.0), ("soft", 1.0)]
+    assert rows[1]["reid_top1"] == 1.0  # the whole image keeps the prediction
+    assert rows[0]["amount"] == pytest.approx(0.09375, abs=1e-5)  # round(0.1 * 64) = 6 pixels of 64
+    assert all(0 <= r["reid_top1"] <= r["reid_top5"] <= 1 and r["n_images"] == 4 for r in rows)
+    assert all(r["method"] == "random" for r in rows)
+
+
+def test_inverse_tradeoff_rows():
+    model = tiny_cnn()
+    x = _images(2)
+    rows = inverse_tradeoff(model, x, mask_weights=(0.1, 3.0), max_iter=20)
+    assert [r["param"] for r in rows] == [0.1, 3.0]
+    assert all(r["mode"] == "inverse" and r["param_name"] == "mask_weight" for r in rows)
+    assert all(0 <= r["amount"] <= 1 and 0 <= r["reid_top1"] <= 1 and r["n_failed"] >= 0 for r in rows)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_table_round_trip(tmp_path, suffix):
+    rows = [{"method": "a", "mode": "hard", "param": 0.5, "amount": 0.25, "reid_top1": 1.0, "n_images": 3},
+            {"method": "b", "mode": "inverse", "param": 2.0, "amount": 0.125, "reid_top1": 0.5, "n_images": 3,
+             "n_failed": 1}]
+    path = write_table(rows, tmp_path / "sub" / f"t{suffix}")
+    back = read_table(path)
+    assert back[0]["amount"] == 0.25 and back[1]["n_failed"] == 1 and back[1]["method"] == "b"
+    with pytest.raises(ValueError, match="csv or .json"):
+        write_table(rows, tmp_path / "t.txt")
+
+
+# --------------------------------------------------------------------------- plot smoke tests (Agg)
+def test_to_image():
+    t = torch.rand(3, 5, 6)
+    img = plot.to_image(t)
+    assert img.shape == (5, 6, 3) and np.allclose(img, t.permute(1, 2, 0).numpy())
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.2, 0.2)
+    norm = (t - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    assert np.allclose(plot.to_image(norm[None], mean, std), img, atol=1e-6)
+    wide = plot.to_image(torch.tensor([[[-2.0, 0.0], [2.0, 1.0]]]))
+    assert wide.shape == (2, 2) and wide.min() == 0 and wide.max() == 1
+    with pytest.raises(ValueError, match="channels"):
+        plot.to_image(torch.rand(4, 5, 5))
+
+
+def test_plot_functions_return_matplotlib_objects():
+    model = tiny_cnn()
+    x = _images(2)
+    a = torch.rand(2, 8, 8)
+    ax = plot.show_attribution(a[0], image=x[0], colorbar=True, title="t")
+    assert isinstance(ax, plt.Axes)
+    fig = plot.attribution_grid(x, {"random": a, "twice": 2 * a})
+    assert isinstance(fig, plt.Figure) and len(fig.axes) == 6
+    curve = deletion_curve(model, x, a, step=8)
+    assert isinstance(plot.plot_curves({"random": curve}), plt.Axes)
+    assert isinstance(plot.plot_curves(curve, image=1), plt.Axes)
+    from invnb.layers import LayerStack
+
+    stack = LayerStack(model)
+    acts = stack.record(x)
+    assert isinstance(plot.plot_reid(reid_rates(stack, acts, acts[-1].argmax(1))), plt.Axes)
+    rows = map_tradeoff(model, x, a, "random", fractions=(0.1, 0.5), exponents=(1.0,))
+    ax = plot.plot_tradeoff(rows)
+    assert isinstance(ax, plt.Axes) and len(ax.lines) == 2
+    plt.close("all")
+
+
+# --------------------------------------------------------------------------- the benchmark command
+def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from invnb.models import SmallVGG
+
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_benchmark", Path(__file__).resolve().parents[1] / "scripts" / "synthetic_benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "model.pt"
+    torch.save(SmallVGG().state_dict(), ckpt)
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--checkpoint", str(ckpt), "--n-images", "3", "--batch-size", "2",
+            "--methods", "saliency", "uniform", "--mask-weights", "--no-progress"]
+    assert bench.main(argv) == 0
+    rows = read_table(out / "results.csv")
+    assert [r["method"] for r in rows] == ["saliency", "uniform"] and rows[0]["n_images"] == 3
+    assert all(0 <= r["deletion_auc"] <= 1 and 0 <= r["mass_in_mask"] <= 1 for r in rows)
+    assert {r["mode"] for r in read_table(out / "tradeoff.csv")} == {"hard", "soft"}
+    assert (out / "tradeoff.png").stat().st_size > 0 and (out / "curves.png").stat().st_size > 0
+    items = sorted((out / "items").glob("*.npz"))
+    assert len(items) == 8  # 2 methods x 2 batches, and their trade-off sweeps
+    stamps = {p: p.stat().st_mtime_ns for p in items}
+    assert bench.main(argv) == 0  # resumes: nothing is recomputed
+    assert {p: p.stat().st_mtime_ns for p in items} == stamps
+    with pytest.raises(ValueError, match="another run config"):
+        bench.main(argv + ["--step", "7"])
