@@ -64,6 +64,14 @@ def test_batched_equals_one_at_a_time(tiny_vgg, tiny_batch):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
+def test_keep_features_false_keeps_input_and_top_only(tiny_vgg, tiny_batch):
+    full = LayerwiseInverse(tiny_vgg, max_iter=30, batch_size=2).invert(tiny_batch[:4])
+    lean = LayerwiseInverse(tiny_vgg, max_iter=30, batch_size=2, keep_features=False).invert(tiny_batch[:4])
+    assert all(f is None for f in lean.features[1:-1])
+    torch.testing.assert_close(lean.input, full.input)
+    torch.testing.assert_close(lean.features[-1], full.features[-1])
+
+
 def test_regression_target_objective_mirrors_the_forward_pass():
     # A VDSR-like stack whose last conv has no ReLU: its output has negative values.
     torch.manual_seed(0)
