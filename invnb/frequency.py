@@ -1,0 +1,271 @@
+"""Which frequency bands of its input does a network rely on? (DCT analysis)
+
+The paper's SR finding: split the input into 8x8 non-overlapping patches,
+call a patch *focused* when its mean attribution is at least the mean over
+all patches of the image, and compare the average magnitude of the
+orthonormal 2-D DCT of focused and unfocused patches, band by band in JPEG
+zigzag order. This module computes those curves and a summary number, the
+share of the AC magnitude that lies in the high bands, so that the finding
+can be checked and not only looked at.
+
+References
+----------
+Kwon et al., IEEE TNNLS 2021, Sec. on VDSR; the paper's
+``src/inc/dct_analysis.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import scipy.fft
+import torch
+
+__all__ = [
+    "FrequencyProfile",
+    "attribution_ratio",
+    "block_dct",
+    "frequency_profile",
+    "high_band_share",
+    "image_patches",
+    "mean_frequency_profile",
+    "zigzag_indices",
+]
+
+
+def zigzag_indices(n: int = 8) -> np.ndarray:
+    """The JPEG zigzag scan of an ``n x n`` block.
+
+    Parameters
+    ----------
+    n : int, default 8
+        Block size.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n * n, 2)`` int array of ``(row, col)`` pairs: ``(0, 0), (0, 1),
+        (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), ...``. Row is the vertical
+        frequency, column the horizontal one; entry ``k`` is "band k".
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = int(n)
+    order = []
+    for s in range(2 * n - 1):
+        rows = range(max(0, s - n + 1), min(s, n - 1) + 1)
+        # Odd anti-diagonals run down-left (row increasing), even ones up-right.
+        rows = rows if s % 2 else reversed(rows)
+        order.extend((r, s - r) for r in rows)
+    return np.array(order, dtype=np.int64)
+
+
+def _to_2d(img, name: str) -> np.ndarray:
+    if isinstance(img, torch.Tensor):
+        img = img.detach().cpu().double().numpy()
+    arr = np.asarray(img, dtype=np.float64)
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be one (H, W) image (or (1, 1, H, W)), got shape {np.shape(img)}")
+    return arr
+
+
+def image_patches(img, patch: int = 8) -> np.ndarray:
+    """Non-overlapping ``patch x patch`` tiles (the bottom/right remainder is dropped).
+
+    Parameters
+    ----------
+    img : array-like or torch.Tensor
+        ``(H, W)`` image.
+    patch : int, default 8
+        Tile size.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H // patch, W // patch, patch, patch)`` float64.
+    """
+    arr = _to_2d(img, "img")
+    h, w = (arr.shape[0] // patch) * patch, (arr.shape[1] // patch) * patch
+    if h == 0 or w == 0:
+        raise ValueError(f"image of shape {arr.shape} is smaller than one {patch}x{patch} patch")
+    arr = arr[:h, :w]
+    return arr.reshape(h // patch, patch, w // patch, patch).transpose(0, 2, 1, 3)
+
+
+def block_dct(patches: np.ndarray) -> np.ndarray:
+    """Orthonormal 2-D DCT-II over the last two axes.
+
+    Parameters
+    ----------
+    patches : numpy.ndarray
+        ``(..., p, p)`` tiles.
+
+    Returns
+    -------
+    numpy.ndarray
+        Coefficients of the same shape; ``[..., 0, 0]`` is ``p`` times the
+        tile mean and the transform preserves the sum of squares.
+    """
+    return scipy.fft.dctn(np.asarray(patches, dtype=np.float64), axes=(-2, -1), norm="ortho")
+
+
+def attribution_ratio(x_hat, x, eps: float = 1e-6) -> np.ndarray:
+    """The paper's per-pixel attribution ``|x_hat| / (|x| + eps)`` (not normalised).
+
+    Parameters
+    ----------
+    x_hat, x : array-like or torch.Tensor
+        Inverse input and input, ``(H, W)``.
+    eps : float, default 1e-6
+        Guards the division.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float64, >= 0.
+    """
+    xh, xx = _to_2d(x_hat, "x_hat"), _to_2d(x, "x")
+    if xh.shape != xx.shape:
+        raise ValueError(f"x_hat {xh.shape} and x {xx.shape} differ in shape")
+    return np.abs(xh) / (np.abs(xx) + eps)
+
+
+@dataclasses.dataclass
+class FrequencyProfile:
+    """Average |DCT| per zigzag band for focused, unfocused and all patches.
+
+    Attributes
+    ----------
+    focused, unfocused, all : numpy.ndarray
+        ``(p * p,)`` float64 mean absolute DCT coefficient per band in
+        zigzag order (band 0 = DC), in the units of the image. ``focused``
+        or ``unfocused`` is all-NaN when no patch falls in that group.
+    n_focused, n_unfocused : int
+        Number of patches behind each curve (summed over images for an
+        averaged profile).
+    n_images : int
+        Images averaged.
+    """
+
+    focused: np.ndarray
+    unfocused: np.ndarray
+    all: np.ndarray
+    n_focused: int
+    n_unfocused: int
+    n_images: int = 1
+
+    def summary(self, cut: int = 28) -> dict[str, float]:
+        """High-band shares (see :func:`high_band_share`) of the three curves and their ratio.
+
+        Returns
+        -------
+        dict
+            ``{"focused": ..., "unfocused": ..., "all": ..., "ratio":
+            focused / unfocused, "cut": cut}``.
+        """
+        f, u, a = (high_band_share(c, cut) for c in (self.focused, self.unfocused, self.all))
+        return {"focused": f, "unfocused": u, "all": a, "ratio": f / u if u > 0 else float("nan"), "cut": cut}
+
+
+def frequency_profile(img, attribution, patch: int = 8) -> FrequencyProfile:
+    """Focused/unfocused DCT profile of one image.
+
+    Parameters
+    ----------
+    img : array-like or torch.Tensor
+        ``(H, W)`` image whose patches are transformed (the paper uses the
+        network input, ``im_b_y / 255``).
+    attribution : array-like or torch.Tensor
+        ``(H, W)`` non-negative attribution, e.g.
+        :func:`attribution_ratio` ``(x_hat, x)``.
+    patch : int, default 8
+        Patch size.
+
+    Returns
+    -------
+    FrequencyProfile
+        A patch is focused when its mean attribution is >= the mean of the
+        patch means; each curve is the mean ``|DCT|`` of its patches.
+    """
+    img2, att = _to_2d(img, "img"), _to_2d(attribution, "attribution")
+    if img2.shape != att.shape:
+        raise ValueError(f"img {img2.shape} and attribution {att.shape} differ in shape")
+    if np.isnan(att).any():
+        raise ValueError("attribution contains NaN")
+    coeffs = np.abs(block_dct(image_patches(img2, patch))).reshape(-1, patch * patch)
+    order = zigzag_indices(patch)
+    coeffs = coeffs[:, order[:, 0] * patch + order[:, 1]]
+    patch_mean = image_patches(att, patch).mean(axis=(-2, -1)).reshape(-1)
+    focused = patch_mean >= patch_mean.mean()
+    nan = np.full(patch * patch, np.nan)
+    return FrequencyProfile(
+        focused=coeffs[focused].mean(axis=0) if focused.any() else nan,
+        unfocused=coeffs[~focused].mean(axis=0) if (~focused).any() else nan.copy(),
+        all=coeffs.mean(axis=0),
+        n_focused=int(focused.sum()),
+        n_unfocused=int((~focused).sum()),
+    )
+
+
+def mean_frequency_profile(profiles: Sequence[FrequencyProfile]) -> FrequencyProfile:
+    """Average per-image profiles (each image weighs the same, as in the paper).
+
+    Images where a group is empty are left out of that group's mean (the
+    paper's code would average in a curve of zeros there).
+
+    Parameters
+    ----------
+    profiles : sequence of FrequencyProfile
+
+    Returns
+    -------
+    FrequencyProfile
+    """
+    if not profiles:
+        raise ValueError("mean_frequency_profile needs at least one profile")
+
+    def avg(field: str) -> np.ndarray:
+        stack = np.stack([getattr(p, field) for p in profiles])
+        keep = ~np.isnan(stack).all(axis=1)
+        return stack[keep].mean(axis=0) if keep.any() else np.full(stack.shape[1], np.nan)
+
+    return FrequencyProfile(
+        focused=avg("focused"),
+        unfocused=avg("unfocused"),
+        all=avg("all"),
+        n_focused=sum(p.n_focused for p in profiles),
+        n_unfocused=sum(p.n_unfocused for p in profiles),
+        n_images=sum(p.n_images for p in profiles),
+    )
+
+
+def high_band_share(curve, cut: int = 28) -> float:
+    """Share of the AC magnitude in zigzag bands ``>= cut``.
+
+    Parameters
+    ----------
+    curve : array-like
+        ``(64,)`` mean |DCT| per zigzag band (band 0 = DC is excluded, so
+        brightness does not count).
+    cut : int, default 28
+        First high band. 28 is where the main anti-diagonal of the 8x8 block
+        begins (``row + col = 7``): the 36 bands above half the diagonal
+        frequency range.
+
+    Returns
+    -------
+    float
+        ``sum(curve[cut:]) / sum(curve[1:])`` in [0, 1]; NaN for an all-NaN
+        or all-zero AC curve.
+    """
+    c = np.asarray(curve, dtype=np.float64)
+    if c.ndim != 1 or not 1 <= cut < c.size:
+        raise ValueError(f"need a 1-D curve and 1 <= cut < {c.size}, got shape {c.shape}, cut {cut}")
+    ac = c[1:].sum()
+    if not np.isfinite(ac) or ac == 0:
+        return float("nan")
+    return float(c[cut:].sum() / ac)

@@ -1,0 +1,426 @@
+"""VDSR (Kim et al., CVPR 2016) and safe loaders for its public checkpoints.
+
+The network has 20 3x3 convolutions with 64 channels and no biases, a ReLU
+after every convolution but the last, and predicts the *residual*: the
+super-resolved luminance is ``x + model(x)`` where ``x`` is the bicubic
+upscaling in [0, 1].
+
+Checkpoints come from the internet and unpickling can run arbitrary code.
+The paper's plain state dict is read with ``torch.load(weights_only=True)``.
+A pytorch-vdsr checkpoint (a pickled ``{"epoch": ..., "model": vdsr.Net}``,
+often a Python 2 pickle in torch's legacy format, which ``weights_only``
+cannot parse) is read by torch's loader with a restricted
+``pickle.Unpickler`` whose ``find_class`` admits *only* the names such a file
+contains - tensor rebuild functions, ``collections.OrderedDict``,
+``vdsr.Net``/``vdsr.Conv_ReLU_Block`` and torch's Conv2d/ReLU/Sequential,
+the modules mapped to inert stand-in classes that merely store their
+attributes; the weights are then collected from the stand-ins. Any other
+global (``os.system``, ``builtins.eval``, ...) is refused before anything
+is called.
+
+References
+----------
+Kim, Lee, Lee, "Accurate Image Super-Resolution Using Very Deep
+Convolutional Networks", CVPR 2016. Kwon et al., IEEE TNNLS 2021 (the
+released weights, ``models/vdsr.pth`` of github.com/hjkwonispl/inv_cnn).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import types
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .download import default_data_dir, download
+
+__all__ = [
+    "UnsafeCheckpointError",
+    "VDSR",
+    "VDSR_SHA256",
+    "VDSR_URL",
+    "download_vdsr_weights",
+    "load_pytorch_vdsr_checkpoint",
+    "load_vdsr",
+    "load_vdsr_state_dict",
+]
+
+#: The paper's released weights (raw file of the authors' repository at the
+#: commit that added them) and their SHA-256.
+VDSR_URL = (
+    "https://raw.githubusercontent.com/hjkwonispl/inv_cnn/"
+    "a2f77a979a3b0476dd834e3d98ec172ec44485ee/models/vdsr.pth"
+)
+VDSR_SHA256 = "bba8b44e2d124bafe7928964925f205a115580a401dfe7bd4cca7fd79bfa8500"
+
+
+class _ConvReLU(nn.Module):
+    """3x3 convolution (no bias) followed by a ReLU; keys ``conv``, ``relu``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
+        # Not in-place: the inverse engine records every layer's input.
+        self.relu = nn.ReLU(inplace=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+class VDSR(nn.Module):
+    """VDSR returning the residual only.
+
+    Its leaf modules, in registration order, are exactly the forward pass:
+    ``input`` (Conv2d 1->64), ``relu``, ``residual_layer.{k}.conv`` and
+    ``residual_layer.{k}.relu`` for ``k = 0..depth-3``, ``output`` (Conv2d
+    64->1, no ReLU). This is what :class:`invnb.layers.LayerStack` relies on.
+    State-dict keys: ``input.weight``, ``residual_layer.{k}.conv.weight``,
+    ``output.weight``.
+
+    Parameters
+    ----------
+    depth : int, default 20
+        Number of convolutions (>= 2).
+    channels : int, default 64
+        Width of the hidden layers.
+
+    Examples
+    --------
+    >>> model = load_vdsr("data/downloads/vdsr/vdsr.pth")  # doctest: +SKIP
+    >>> hr = model.super_resolve(x)  # x: (N, 1, H, W) bicubic Y in [0, 1]  # doctest: +SKIP
+    """
+
+    def __init__(self, depth: int = 20, channels: int = 64) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2 (input and output convolutions), got {depth}")
+        self.input = nn.Conv2d(1, channels, kernel_size=3, padding=1, bias=False)
+        self.relu = nn.ReLU(inplace=False)
+        self.residual_layer = nn.Sequential(*[_ConvReLU(channels) for _ in range(depth - 2)])
+        self.output = nn.Conv2d(channels, 1, kernel_size=3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predict the residual.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(N, 1, H, W)`` bicubic-upscaled luminance in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, 1, H, W)`` residual; the HR estimate is ``x + forward(x)``.
+        """
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"VDSR expects (N, 1, H, W) luminance in [0, 1], got shape {tuple(x.shape)}")
+        return self.output(self.residual_layer(self.relu(self.input(x))))
+
+    def super_resolve(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x + self(x)``, the super-resolved luminance (not clipped)."""
+        return x + self(x)
+
+
+# --------------------------------------------------------------------------
+# Safe loading
+# --------------------------------------------------------------------------
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint references code that a VDSR checkpoint never contains."""
+
+
+class _StandIn:
+    """Inert placeholder for a pickled module: keeps its attributes, runs nothing."""
+
+    pickled_name = "?"
+
+
+def _stand_in(name: str) -> type:
+    return type(f"StandIn[{name}]", (_StandIn,), {"pickled_name": name, "__module__": __name__})
+
+
+def _no_backend(*args, **kwargs):
+    """Stand-in for ``torch.nn.backends.thnn._get_thnn_function_backend`` (old pickles)."""
+    return None
+
+
+_NET_NAMES = ("vdsr.Net",)
+_MODULE_NAMES = (
+    "vdsr.Net",
+    "vdsr.Conv_ReLU_Block",
+    "torch.nn.modules.conv.Conv2d",
+    "torch.nn.modules.activation.ReLU",
+    "torch.nn.modules.container.Sequential",
+)
+_STAND_INS = {name: _stand_in(name) for name in _MODULE_NAMES}
+
+
+def _reconstructor(cls, base, state):
+    """Stand-in for ``copyreg._reconstructor`` limited to our stand-ins (protocol 0/1 pickles)."""
+    if not (isinstance(cls, type) and issubclass(cls, _StandIn)) or base is not object or state is not None:
+        raise UnsafeCheckpointError(f"refused copyreg._reconstructor call for {cls!r}")
+    return cls.__new__(cls)
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks, *state):
+    """Parameters become plain tensors; saved hooks and state are dropped, never run."""
+    return data
+
+
+def _parameter(data=None, requires_grad=True):
+    """Stand-in for ``nn.Parameter(data, requires_grad)`` as old (torch < 0.4) files call it."""
+    return data
+
+
+#: Every global a VDSR checkpoint may reference, mapped to what it becomes.
+#: Storage classes (``torch.FloatStorage``, ...) are resolved by torch's own
+#: loader before this table is consulted.
+_ALLOWED_GLOBALS = {
+    **_STAND_INS,
+    "collections.OrderedDict": OrderedDict,
+    "builtins.set": set,
+    "builtins.object": object,
+    "copyreg._reconstructor": _reconstructor,
+    "torch._utils._rebuild_tensor": torch._utils._rebuild_tensor,
+    "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+    "torch._utils._rebuild_parameter": _rebuild_parameter,
+    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
+    "torch.nn.parameter.Parameter": _parameter,
+    "torch.nn.backends.thnn._get_thnn_function_backend": _no_backend,
+}
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler whose globals are limited to :data:`_ALLOWED_GLOBALS`.
+
+    ``find_class`` is the only door through which a pickle reaches code
+    (REDUCE/NEWOBJ/BUILD can only call what it returned), so refusing every
+    other name here makes the payload of a crafted file unreachable. See
+    https://docs.python.org/3/library/pickle.html#restricting-globals
+    """
+
+    def find_class(self, module: str, name: str):
+        module = _PY2_MODULES.get(module, module)
+        full = f"{module}.{name}"
+        if full in _ALLOWED_GLOBALS:
+            return _ALLOWED_GLOBALS[full]
+        raise UnsafeCheckpointError(
+            f"the checkpoint references {full}, which a VDSR checkpoint never contains "
+            "(allowed: tensors, OrderedDict, vdsr.Net, vdsr.Conv_ReLU_Block, torch.nn "
+            "Conv2d/ReLU/Sequential); loading stopped before anything from the file ran. "
+            "The file may be malicious or not a VDSR checkpoint: do not open it with plain "
+            "torch.load unless you trust its source."
+        )
+
+
+def _restricted_load(file, **kwargs):
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+# torch.load(pickle_module=...) wants a module-like object with Unpickler/load.
+_restricted_pickle = types.ModuleType("invnb_restricted_pickle")
+_restricted_pickle.Unpickler = _RestrictedUnpickler
+_restricted_pickle.load = _restricted_load
+
+
+def _safe_torch_load(path: Path, map_location) -> object:
+    """Load ``path`` through torch's loader with the restricted unpickler."""
+    with warnings.catch_warnings():
+        # Old files embed module source code that torch compares with the
+        # class; our stand-ins have none, which only triggers a warning.
+        warnings.filterwarnings("ignore", message="Couldn't retrieve source code")
+        try:
+            return torch.load(path, map_location=map_location, pickle_module=_restricted_pickle, weights_only=False)
+        except UnsafeCheckpointError as err:
+            raise UnsafeCheckpointError(f"refused to load {path}: {err}") from None
+
+
+def _collect_state_dict(obj: _StandIn, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
+    state: OrderedDict[str, torch.Tensor] = OrderedDict()
+    attrs = vars(obj)
+    for group in ("_parameters", "_buffers"):
+        for key, value in (attrs.get(group) or {}).items():
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"{prefix + key} holds a {type(value).__name__}, not a tensor")
+            state[prefix + key] = value.detach().clone()
+    for key, child in (attrs.get("_modules") or {}).items():
+        if child is None:
+            continue
+        if not isinstance(child, _StandIn):
+            raise UnsafeCheckpointError(f"unexpected object {type(child).__name__} at {prefix + key}")
+        state.update(_collect_state_dict(child, prefix + key + "."))
+    return state
+
+
+def load_vdsr_state_dict(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> "OrderedDict[str, torch.Tensor]":
+    """Read the paper's VDSR state dict (``models/vdsr.pth``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File written by ``torch.save(model.state_dict())``.
+    map_location : str or torch.device, default "cpu"
+        Passed to ``torch.load``.
+
+    Returns
+    -------
+    collections.OrderedDict
+        ``{"input.weight": (64, 1, 3, 3), "residual_layer.{k}.conv.weight":
+        (64, 64, 3, 3), "output.weight": (1, 64, 3, 3)}`` float tensors.
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        The file references anything but tensors and containers.
+    """
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f"refused to load {path} as a plain state dict: {err}. If it is a pytorch-vdsr "
+            "checkpoint, use load_pytorch_vdsr_checkpoint (or load_vdsr, which detects it)."
+        ) from err
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(
+            f"{path} does not hold a state dict (a mapping of names to tensors) but a "
+            f"{type(obj).__name__}; for a pytorch-vdsr checkpoint use load_pytorch_vdsr_checkpoint"
+        )
+    return OrderedDict(obj)
+
+
+def load_pytorch_vdsr_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> "OrderedDict[str, torch.Tensor]":
+    """Rebuild the state dict of a pytorch-vdsr checkpoint without its code.
+
+    Such a file (github.com/twtygqyy/pytorch-vdsr, ``model_epoch_*.pth``)
+    pickles ``{"epoch": int, "model": vdsr.Net}``; the class lives in a
+    module named ``vdsr`` that need not be importable here. Only the names
+    listed in the module docstring are admitted, mapped to inert stand-ins.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint (zip or legacy torch format).
+    map_location : str or torch.device, default "cpu"
+        Passed to ``torch.load``.
+
+    Returns
+    -------
+    collections.OrderedDict
+        The network's weights under VDSR's keys (identical in both
+        projects). Note that pytorch-vdsr's ``Net`` adds the input to its
+        output while :class:`VDSR` returns the residual: the weights are the
+        same, ``VDSR.super_resolve`` gives pytorch-vdsr's output.
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        Anything else is referenced (for example ``os.system``); nothing
+        from the file is executed.
+    ValueError
+        The file is safe but not a pytorch-vdsr checkpoint.
+    """
+    path = Path(path)
+    return _state_from_pytorch_vdsr(_safe_torch_load(path, map_location), path)
+
+
+def _state_from_pytorch_vdsr(obj: object, path: Path) -> "OrderedDict[str, torch.Tensor]":
+    model = obj.get("model") if isinstance(obj, Mapping) else obj
+    if not isinstance(model, _StandIn) or model.pickled_name not in _NET_NAMES:
+        raise ValueError(
+            f"{path} is not a pytorch-vdsr checkpoint: expected a dict with 'model' holding a "
+            f"vdsr.Net, got {type(obj).__name__} with keys "
+            f"{sorted(obj) if isinstance(obj, Mapping) else '-'}"
+        )
+    return _collect_state_dict(model)
+
+
+def load_vdsr(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+) -> VDSR:
+    """Build a :class:`VDSR` in eval mode from either checkpoint format.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The paper's state dict or a pytorch-vdsr checkpoint (detected).
+    map_location : str or torch.device, default "cpu"
+        Device of the returned model.
+
+    Returns
+    -------
+    VDSR
+        Eval mode, ``requires_grad`` left on (the inverse engine needs none
+        of the parameter gradients but does not mind).
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        The file references code outside the allow-list.
+    ValueError
+        Unknown format, or the weights do not fit VDSR (missing/unexpected
+        keys or shapes are listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist; fetch the paper's weights with invnb.vdsr.download_vdsr_weights()"
+        )
+    obj = _safe_torch_load(path, map_location)
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        state = OrderedDict(obj)
+    elif isinstance(obj, Mapping) and isinstance(obj.get("model"), _StandIn):
+        state = _state_from_pytorch_vdsr(obj, path)
+    elif isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        state = OrderedDict(obj["state_dict"])
+    else:
+        raise ValueError(f"{path} holds neither a VDSR state dict nor a pytorch-vdsr checkpoint")
+    depth = 2 + len({k.split(".")[1] for k in state if k.startswith("residual_layer.")})
+    channels = state["input.weight"].shape[0] if "input.weight" in state else 64
+    model = VDSR(depth=depth, channels=channels)
+    missing, unexpected = (set(model.state_dict()) - set(state)), (set(state) - set(model.state_dict()))
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit VDSR: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit VDSR: {err}") from err
+    return model.to(map_location).eval()
+
+
+def download_vdsr_weights(
+    data_dir: str | os.PathLike | None = None, progress: bool = True
+) -> Path:
+    """Fetch the paper's VDSR weights (resumable, SHA-256 checked).
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Data directory; the file lands in ``<data_dir>/vdsr/vdsr.pth``
+        (default :func:`invnb.download.default_data_dir`).
+    progress : bool, default True
+        Progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the verified file (nothing is fetched when it is already
+        there).
+    """
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    return download(VDSR_URL, root / "vdsr" / "vdsr.pth", VDSR_SHA256, progress=progress)

@@ -1,0 +1,77 @@
+"""invnb.vdsr_analysis on a tiny random VDSR (fast; the real network is in the benchmark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from invnb.frequency import FrequencyProfile
+from invnb.sr_data import make_sr_sample
+from invnb.sr_metrics import psnr
+from invnb.vdsr import VDSR
+from invnb.vdsr_analysis import analyse_samples, center_crop, invert_sample, invert_vdsr, vdsr_inverse
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return VDSR(depth=4, channels=6).double().eval()
+
+
+@pytest.fixture(scope="module")
+def samples():
+    rng = np.random.default_rng(0)
+    hr = [rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for _ in range(2)]
+    return [make_sr_sample(h, 2, name=f"img{i}") for i, h in enumerate(hr)]
+
+
+def test_invert_vdsr_targets_the_networks_own_output(tiny):
+    x = torch.rand(2, 1, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x_hat, y, y_hat, res = invert_vdsr(tiny, x, vdsr_inverse(tiny, max_iter=30))
+    with torch.no_grad():
+        torch.testing.assert_close(y, tiny(x))
+        torch.testing.assert_close(y_hat, tiny(x_hat))
+    torch.testing.assert_close(res.features[-1], y)  # the top target is the residual itself
+    assert x_hat.shape == x.shape
+    # the inverse input is a pixel-wise attenuation of the input
+    assert (x_hat.abs() <= x.abs() + 1e-12).all() and (x_hat * x >= 0).all()
+
+
+def test_invert_sample_measures_consistently(tiny, samples):
+    r = invert_sample(tiny, samples[0], vdsr_inverse(tiny, max_iter=30))
+    assert r.x.shape == r.x_hat.shape == r.gt.shape == (24, 24)
+    assert r.fidelity == pytest.approx(psnr(r.y, r.y_hat, data_range=1, border=2))
+    assert r.table.psnr["dA"] == pytest.approx(psnr(r.x, r.x_hat, data_range=1, border=2))
+    assert r.table.psnr["dD"] == pytest.approx(psnr(r.x + r.y, r.gt, data_range=1, border=2))
+    assert 0 <= r.amount <= 1 and r.seconds > 0 and not r.failed
+    prof = r.frequency_profile()
+    assert isinstance(prof, FrequencyProfile) and prof.n_focused + prof.n_unfocused == 9
+
+
+def test_analyse_samples_averages_and_calls_back(tiny, samples):
+    seen = []
+    rep = analyse_samples(tiny, samples, vdsr_inverse(tiny, setting="paper", max_iter=20), callback=seen.append)
+    assert [r.name for r in seen] == ["img0", "img1"] and rep.images == seen
+    assert rep.table.n_images == 2
+    assert rep.table.mse["dA"] == pytest.approx(np.mean([r.table.mse["dA"] for r in seen]))
+    assert rep.amount == pytest.approx(np.mean([r.amount for r in seen]))
+    assert rep.frequency_profile().n_images == 2
+
+
+def test_paper_setting_is_the_papers(tiny):
+    inv = vdsr_inverse(tiny, setting="paper")
+    assert (inv.penalty, inv.solver, inv.mask_weight, inv.relu_in_objective, inv.scale_bound) == (
+        "l2", "paper", 0.15, "always", True)
+    with pytest.raises(ValueError, match="setting"):
+        vdsr_inverse(tiny, setting="fast")
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        invert_vdsr(tiny, torch.zeros(1, 3, 8, 8, dtype=torch.float64))
+
+
+def test_center_crop(samples):
+    c = center_crop(samples[0], 10)
+    assert c.im_b_y.shape == c.im_gt_y.shape == (10, 10) and c.im_l_y is None
+    np.testing.assert_array_equal(c.im_b_y, samples[0].im_b_y[7:17, 7:17])
+    with pytest.raises(ValueError, match="does not fit"):
+        center_crop(samples[0], 30)
