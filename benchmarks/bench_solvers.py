@@ -26,8 +26,8 @@ from invnb import LayerwiseInverse
 from invnb.metrics import amount_of_activation, reid_rates
 
 
-def evaluate(inv: LayerwiseInverse, x: torch.Tensor) -> dict:
-    """Run one setting on `x` and measure it."""
+def evaluate(inv: LayerwiseInverse, x: torch.Tensor):
+    """Run one setting on `x` and measure it; returns (row, result)."""
     if x.is_cuda:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def evaluate(inv: LayerwiseInverse, x: torch.Tensor) -> dict:
         scale = acts[s.index + 1].flatten(1).norm(dim=1) / (t.flatten(1).norm(dim=1) + 1e-10)
         t = t * scale.reshape((-1,) + (1,) * (t.dim() - 1))
         err = (out - t).flatten(1).norm(dim=1) / t.flatten(1).norm(dim=1).clamp_min(1e-12)
-        fidelity.append(err.mean().item())
+        fidelity.append(err[~res.failed].mean().item() if (~res.failed).any() else float("nan"))
     with torch.no_grad():
         pred_inv = stack(res.input).argmax(1)
     return {
@@ -64,7 +64,35 @@ def evaluate(inv: LayerwiseInverse, x: torch.Tensor) -> dict:
         "fidelity_rel_err": sum(fidelity) / max(len(fidelity), 1),
         "amount": amount_of_activation(res.input, x).mean().item(),
         "failed": int(res.failed.sum()),
-    }
+    }, res
+
+
+def same_problems(paper_inv: LayerwiseInverse, paper_res, x: torch.Tensor, budgets) -> list:
+    """Re-solve every layer problem of the paper run with fista: same targets, same objective."""
+    stack = paper_inv.stack
+    acts = stack.record(x)
+    top = max(s.index for s in paper_res.stats)
+    rows = []
+    for budget in budgets:
+        fista = LayerwiseInverse(paper_inv.model, penalty=paper_inv.penalty, mask_weight=paper_inv.mask_weight,
+                                 max_iter=budget, relu_in_objective=paper_inv.relu_in_objective)
+        seconds, ratios, wins = 0.0, [], []
+        for st in paper_res.stats:
+            k = st.index
+            classes = paper_res.classes if k == top else None
+            t0 = time.perf_counter()
+            _, res = fista._solve_layer(k, stack.layers[k], paper_res.features[k + 1], acts[k], acts[k + 1],
+                                        classes)
+            seconds += time.perf_counter() - t0
+            ok = ~paper_res.failed
+            rel = (res.cost - st.cost) / st.cost.abs().clamp_min(1e-12)
+            ratios.append(rel[ok].mean().item())
+            wins.append((res.cost[ok] <= st.cost[ok] + 1e-6 * st.cost[ok].abs()).float().mean().item())
+        paper_seconds = sum(st.seconds for st in paper_res.stats)
+        rows.append({"max_iter": budget, "time_ratio": seconds / paper_seconds,
+                     "mean_rel_objective_change": sum(ratios) / len(ratios),
+                     "share_of_problems_fista_at_least_as_low": sum(wins) / len(wins)})
+    return rows
 
 
 def main(argv=None):
@@ -101,10 +129,13 @@ def main(argv=None):
     for name, budget, kw in settings:
         inv = LayerwiseInverse(model, penalty="l2", mask_weight=args.mask_weight, max_iter=budget,
                                relu_in_objective="always" if name.startswith("paper") else "mirror", **kw)
-        rows.append({"setting": name, "max_iter": budget, **evaluate(inv, x)})
+        row, res = evaluate(inv, x)
+        rows.append({"setting": name, "max_iter": budget, **row})
+        if name == "paper" and budget == args.paper_budgets[-1]:
+            paper_inv, paper_res = inv, res
     default = LayerwiseInverse(model)
     rows.append({"setting": f"default (l1, mask_weight {default.mask_weight})", "max_iter": default.max_iter,
-                 **evaluate(default, x)})
+                 **evaluate(default, x)[0]})
 
     cols = ["sec_per_image", "iterations_per_layer", "reid_top1_input", "reid_top1_mean_over_layers",
             "objective_mean_per_layer", "fidelity_rel_err", "amount", "failed"]
@@ -132,6 +163,12 @@ def main(argv=None):
                    f"(paper {p['objective_mean_per_layer']:.4g}), re-id {best['reid_top1_input']:.3f} "
                    f"(paper {p['reid_top1_input']:.3f})")
         print(f"paper budget {p['max_iter']:>5} ({p['sec_per_image']:.4f} s/img): {verdict}")
+    print("\nThe paper run's own layer problems (same targets, same objective) re-solved by fista:")
+    for r in same_problems(paper_inv, paper_res, x, args.fista_budgets):
+        print(f"  fista max_iter {r['max_iter']:>4}: time ratio fista/paper {r['time_ratio']:.3f}, "
+              f"objective change vs paper {100 * r['mean_rel_objective_change']:+.2f}% (mean over layers), "
+              f"at least as low on {100 * r['share_of_problems_fista_at_least_as_low']:.1f}% of layer problems")
+        rows.append({"setting": "same-problems", **r})
     batched = next(r for r in rows if r["setting"] == "paper-batched")
     print(f"batching alone (paper solver, all images at once): time ratio {batched['sec_per_image'] / final['sec_per_image']:.3f}")
     if args.json:
