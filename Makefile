@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Third-party test data (VDSR weights, Set5, ...): ../shared/data unless set.
 export INVNB_TEST_DATA ?= $(abspath ../shared/data)
 
-.PHONY: book test venv clean
+.PHONY: book test venv clean chromium
 
 venv: $(STAMP)
 
@@ -20,9 +20,12 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(PY) scripts/build_book.py
 
-test: $(STAMP)
-	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval-lax notebooks
+# The browser test needs Debian's chromium (no browser is downloaded by the tests).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) chromium
+	$(PY) -m pytest -q --nbval-lax tests notebooks
 
 clean:
 	rm -rf _build
