@@ -1,0 +1,340 @@
+"""Resumable per-item result store for long runs.
+
+A long evaluation (hundreds of ImageNet images, every SR image and scale)
+writes one small file per finished item as it goes. If the run is
+interrupted (Ctrl-C, a killed job, a full disk), running it again with the
+same store skips every finished item and computes only the rest.
+
+Each item is one ``.npz`` file named after its key, written atomically
+(to a temporary file first, then renamed), so a run killed in the middle of a
+write never leaves a half-written item that would later be read as finished.
+
+Examples
+--------
+>>> store = ResultStore("runs/demo")                          # doctest: +SKIP
+>>> result = run_items(["img0", "img1"], lambda k: {"score": 1.0}, store)  # doctest: +SKIP
+>>> result.computed, result.reused                            # doctest: +SKIP
+(['img0', 'img1'], [])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import numbers
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+__all__ = ["Record", "ResultStore", "RunResult", "code_fingerprint", "config_hash", "run_items"]
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+_SCALARS_ENTRY = "__scalars__.json"
+_CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored item.
+
+    Attributes
+    ----------
+    key : str
+        The item's key (also its file name without ``.npz``).
+    arrays : dict of str to numpy.ndarray
+        Array results, with the shapes and dtypes they were saved with.
+    scalars : dict of str to (int, float, str, bool or None)
+        Scalar results, as JSON values.
+    """
+
+    key: str
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    scalars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_items` did.
+
+    Attributes
+    ----------
+    records : list of Record
+        One record per requested key, in the order of the keys.
+    computed : list of str
+        Keys computed in this call.
+    reused : list of str
+        Keys found finished in the store and loaded instead of computed.
+    """
+
+    records: list[Record]
+    computed: list[str]
+    reused: list[str]
+
+
+def _to_array(name: str, value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch.Tensor, without importing torch here
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        raise TypeError(
+            f"array {name!r} has dtype object ({type(value).__name__}); "
+            "store numbers, numpy arrays or tensors only"
+        )
+    return arr
+
+
+def _to_scalar(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(
+        f"scalar {name!r} is a {type(value).__name__}; scalars must be int, "
+        "float, bool, str or None (pass arrays and tensors in `arrays`)"
+    )
+
+
+class ResultStore:
+    """A folder of finished items, one ``<key>.npz`` file per item.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Folder of the store; created if missing.
+    config : mapping, optional
+        JSON-serialisable settings of the run (model, ``mask_weight``, ...).
+        Written to ``config.json`` on first use; a later store opened on the
+        same folder with a *different* config raises ``ValueError``, so
+        results of two settings are never mixed silently.
+
+    Examples
+    --------
+    >>> store = ResultStore(tmp_path, config={"mask_weight": 0.7})  # doctest: +SKIP
+    >>> store.save("img0", arrays={"attr": a}, scalars={"reid": True})  # doctest: +SKIP
+    >>> store.load("img0").scalars["reid"]                          # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, directory: str | os.PathLike, config: Mapping[str, Any] | None = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config = None if config is None else json.loads(json.dumps(dict(config), sort_keys=True))
+        if self.config is not None:
+            path = self.directory / _CONFIG_FILE
+            if path.exists():
+                stored = json.loads(path.read_text())
+                if stored != self.config:
+                    raise ValueError(
+                        f"the store {self.directory} holds results of another run config:\n"
+                        f"  stored: {stored}\n  given:  {self.config}\n"
+                        "use another directory for this config, or delete the old one"
+                    )
+            else:
+                self._write_atomic(path, json.dumps(self.config, indent=1, sort_keys=True).encode())
+
+    @classmethod
+    def for_config(cls, root: str | os.PathLike, config: Mapping[str, Any]) -> "ResultStore":
+        """The store of one run config: ``root/<config_hash(config)>``.
+
+        Runs with the same settings share (and resume) one folder; other
+        settings get their own, so changing a parameter never clashes with
+        earlier results.
+
+        Examples
+        --------
+        >>> store = ResultStore.for_config("runs/01/items", {"model": "vgg16", "mask_weight": 0.7})  # doctest: +SKIP
+        """
+        return cls(Path(root) / config_hash(config), config=config)
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.directory)!r}, {len(self.keys())} items)"
+
+    def _path(self, key: str) -> Path:
+        if not isinstance(key, str) or not _KEY_RE.match(key) or key.endswith(".tmp"):
+            raise ValueError(
+                f"invalid key {key!r}: use letters, digits and _ . = + - "
+                "(it becomes a file name), starting with a letter or digit"
+            )
+        return self.directory / f"{key}.npz"
+
+    def _write_atomic(self, path: Path, payload: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def done(self, key: str) -> bool:
+        """Whether ``key`` is finished (its file exists)."""
+        return self._path(key).exists()
+
+    def keys(self) -> list[str]:
+        """Sorted keys of all finished items."""
+        return sorted(p.stem for p in self.directory.glob("*.npz"))
+
+    def save(
+        self,
+        key: str,
+        arrays: Mapping[str, Any] | None = None,
+        scalars: Mapping[str, Any] | None = None,
+    ) -> Record:
+        """Store one finished item (atomically; overwrites an existing one).
+
+        Parameters
+        ----------
+        key : str
+            Item name; letters, digits and ``_ . = + -``.
+        arrays : mapping of str to array-like, optional
+            numpy arrays or tensors (moved to the CPU) of any shape.
+        scalars : mapping of str to scalar, optional
+            int, float, bool, str or None values.
+
+        Returns
+        -------
+        Record
+            What was stored, as :meth:`load` will return it.
+        """
+        path = self._path(key)
+        arrays = {str(k): _to_array(k, v) for k, v in (arrays or {}).items()}
+        scalars = {str(k): _to_scalar(k, v) for k, v in (scalars or {}).items()}
+        if _SCALARS_ENTRY in arrays:
+            raise ValueError(f"{_SCALARS_ENTRY!r} is reserved; rename that array")
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf, **arrays, **{_SCALARS_ENTRY: np.frombuffer(json.dumps(scalars).encode(), dtype=np.uint8)}
+        )
+        self._write_atomic(path, buf.getvalue())
+        return Record(key, arrays, scalars)
+
+    def load(self, key: str) -> Record:
+        """Load a finished item.
+
+        Raises
+        ------
+        KeyError
+            If ``key`` is not finished.
+        """
+        path = self._path(key)
+        if not path.exists():
+            raise KeyError(f"{key!r} is not in the store {self.directory}; check store.done(key) first")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files if k != _SCALARS_ENTRY}
+            scalars = json.loads(data[_SCALARS_ENTRY].tobytes().decode()) if _SCALARS_ENTRY in data.files else {}
+        return Record(key, arrays, scalars)
+
+    def scalars_table(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Scalars of the given (default: all finished) items, one dict per item with its ``key``."""
+        return [{"key": k, **self.load(k).scalars} for k in (self.keys() if keys is None else keys)]
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """A short, stable name for a JSON-serialisable config (12 hex digits of its SHA-256).
+
+    Key order does not matter; ``{"a": 1, "b": 2}`` and ``{"b": 2, "a": 1}`` give the same name.
+    """
+    canonical = json.dumps(dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def code_fingerprint() -> str:
+    """12 hex digits identifying the installed invnb source (all its ``.py`` files).
+
+    Put it in a run's config so that results computed by other code are never
+    reused: a resumed run must compute every item with the same code.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _split_output(key: str, out: Any) -> tuple[dict, dict]:
+    if isinstance(out, Record):
+        return out.arrays, out.scalars
+    if not isinstance(out, Mapping):
+        raise TypeError(
+            f"fn({key!r}) returned a {type(out).__name__}; return a dict of "
+            "name -> scalar / array / tensor"
+        )
+    arrays, scalars = {}, {}
+    for name, value in out.items():
+        if hasattr(value, "detach") and value.dim() == 0:  # 0-d tensor
+            value = value.item()
+        if value is None or isinstance(value, (bool, str, numbers.Number, np.generic)):
+            scalars[name] = value
+        else:
+            arrays[name] = value
+    return arrays, scalars
+
+
+def run_items(
+    keys: Iterable[str],
+    fn: Callable[[str], Mapping[str, Any]],
+    store: ResultStore,
+    progress: bool = True,
+    desc: str | None = None,
+) -> RunResult:
+    """Compute ``fn(key)`` for every key not yet in ``store``; load the others.
+
+    Each result is saved as soon as it is computed, so an interrupted call
+    loses at most the item in progress; calling again resumes.
+
+    Parameters
+    ----------
+    keys : iterable of str
+        Item keys, in the order to process them (duplicates are not allowed).
+    fn : callable
+        ``fn(key) -> dict`` of name to value: Python/numpy scalars and strings
+        are stored as scalars, arrays and tensors as arrays.
+    store : ResultStore
+        Where finished items live.
+    progress : bool
+        Show a tqdm progress bar over the keys.
+    desc : str, optional
+        Label of the progress bar.
+
+    Returns
+    -------
+    RunResult
+        ``records`` for every key (in order), and which keys were
+        ``computed`` now or ``reused`` from the store.
+
+    Examples
+    --------
+    >>> res = run_items([f"img{i}" for i in range(3)], score_one, ResultStore("runs/x"))  # doctest: +SKIP
+    """
+    keys = list(keys)
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"duplicate keys {dup}; every item needs its own key")
+    for k in keys:
+        store._path(k)  # validate all keys before computing anything
+    from tqdm.auto import tqdm
+
+    records, computed, reused = [], [], []
+    bar = tqdm(keys, desc=desc, disable=not progress)
+    for key in bar:
+        if store.done(key):
+            records.append(store.load(key))
+            reused.append(key)
+            continue
+        arrays, scalars = _split_output(key, fn(key))
+        records.append(store.save(key, arrays=arrays, scalars=scalars))
+        computed.append(key)
+    return RunResult(records, computed, reused)

@@ -1,0 +1,132 @@
+"""Tests of the command line (python -m invnb): argument handling, and real papermill runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from invnb.__main__ import find_notebook, main, notebook_parameters, parse_param, run_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "invnb", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=ENV, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("mask_weight=0.7", ("mask_weight", 0.7)),
+        ("n_images=500", ("n_images", 500)),
+        ("device=cuda", ("device", "cuda")),
+        ("mask_weights=[0.5, 2.0]", ("mask_weights", [0.5, 2.0])),
+        ("checkpoint=None", ("checkpoint", None)),
+        ("name='a b'", ("name", "a b")),
+        ("path=/data/imagenet/val", ("path", "/data/imagenet/val")),
+        ("expr=1+", ("expr", "1+")),
+    ],
+)
+def test_parse_param_reads_python_literals_else_strings(text, expected):
+    assert parse_param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["novalue", "=3", "not a name=3"])
+def test_parse_param_rejects_malformed(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="name=value"):
+        parse_param(text)
+
+
+def test_find_notebook_by_number_stem_and_path():
+    by_number = find_notebook("00")
+    assert by_number.name == "00_theory.ipynb"
+    assert find_notebook("00_theory") == by_number
+    assert find_notebook(str(by_number)) == by_number
+    with pytest.raises(FileNotFoundError, match="known: 00_theory"):
+        find_notebook("99")
+    with pytest.raises(FileNotFoundError, match="no notebook at"):
+        find_notebook("missing.ipynb")
+
+
+def test_every_notebook_has_parameters_with_output_dir():
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks, "no notebooks found"
+    for nb in notebooks:
+        params = notebook_parameters(nb)
+        assert "output_dir" in params, f"{nb.name}: its parameters cell needs an output_dir"
+        assert "device" in params, f"{nb.name}: its parameters cell needs a device"
+
+
+def test_unknown_parameter_is_refused_before_running(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['n_imgs'\]"):
+        run_notebook("00", tmp_path / "out", {"n_imgs": 3})
+    assert not (tmp_path / "out" / "00_theory.ipynb").exists()
+
+
+def test_help_documents_the_commands():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    for word in ("run", "list", "params", "--param", "resumed"):
+        assert word in proc.stdout
+    run_help = cli("run", "--help")
+    assert run_help.returncode == 0 and "--out" in run_help.stdout and "NAME=VALUE" in run_help.stdout
+
+
+def test_list_and_params(capsys):
+    assert main(["list"]) == 0
+    assert "00_theory" in capsys.readouterr().out.split()
+    assert main(["params", "00"]) == 0
+    out = capsys.readouterr().out
+    assert "mask_weight = 1.0" in out and "output_dir =" in out
+
+
+def test_bad_notebook_gives_exit_status_2():
+    proc = cli("run", "99", "--out", "/tmp/never-used")
+    assert proc.returncode == 2 and "no notebook match" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def explorer_run(tmp_path_factory):
+    """One CLI run of the explorer chapter with non-default parameters (2 images, one weight)."""
+    out = tmp_path_factory.mktemp("cli") / "explorer"
+    proc = cli("run", "04", "--param", "n_images=2", "--param", "mask_weights=[1.5]",
+               "--out", str(out), "--no-progress")
+    return out, proc
+
+
+def test_papermill_run_with_non_default_parameters(explorer_run):
+    """The parameters reach the notebook, and its results land in --out."""
+    out, proc = explorer_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    executed = nbformat.read(out / "04_explorer.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert f'output_dir = "{out}"' in injected[0].source  # defaulted to --out
+    assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_images"] == 2 and [row["mask_weight"] for row in summary["rows"]] == [1.5]
+    assert sorted(p.name for p in (out / "items").glob("*/*.npz")) == ["img0-pred-mw1.5.npz", "img1-pred-mw1.5.npz"]
+
+
+def test_cli_run_resumes_finished_items(explorer_run):
+    """A second run into the same folder computes only the new image and leaves the others alone."""
+    out, first = explorer_run
+    assert first.returncode == 0, first.stderr[-3000:]
+    stored = sorted((out / "items").glob("*/*.npz"))
+    mtimes = {p.name: p.stat().st_mtime_ns for p in stored}
+    second = cli("run", "04", "--param", "n_images=3", "--param", "mask_weights=[1.5]",
+                 "--out", str(out), "--no-progress")
+    assert second.returncode == 0, second.stderr[-3000:]
+    executed = nbformat.read(out / "04_explorer.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "1 inverses computed, 2 reused" in text
+    assert {p.name: p.stat().st_mtime_ns for p in stored} == mtimes  # not rewritten
+    assert len(list((out / "items").glob("*/*.npz"))) == 3
