@@ -25,6 +25,7 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test: $(STAMP) chromium
+	$(PY) scripts/build_book.py --vendor-only
 	$(PY) -m pytest -q --nbval-lax tests notebooks
 
 clean:

@@ -6,9 +6,10 @@ with the project's ``_config.yml`` and vendored JavaScript, opens it in
 headless Chromium without network access (``scripts/screenshot_book.py``) and
 checks that the math was typeset, the figure and the widgets rendered, no
 request left the machine, and that the saved widgets still react in the
-browser. Needs ``chromium`` (Debian package) and, once, ``npm`` to vendor the
-JavaScript; without them the test fails when ``CI`` is set and is skipped with
-the reason otherwise.
+browser. Needs ``chromium`` (Debian package) and the JavaScript vendored by
+``python scripts/build_book.py --vendor-only`` (the tests never download it);
+without them the test fails when ``CI`` is set and is skipped with the reason
+otherwise.
 """
 
 import base64
@@ -49,10 +50,12 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def vendored():
-    try:
-        build_book.vendor_all()
-    except SystemExit as err:  # npm missing or the registry unreachable
-        _missing(f"cannot vendor the book's JavaScript: {err}")
+    """The vendored JavaScript; tests never download it (``make book`` or ``--vendor-only`` does)."""
+    missing = [p["dest"] + "/" + p["check"] for p in build_book.PACKAGES
+               if not (build_book.VENDOR / p["dest"] / p["check"]).is_file()]
+    if missing:
+        _missing(f"the book's JavaScript is not vendored ({', '.join(missing)} missing): "
+                 "run `python scripts/build_book.py --vendor-only` first")
     return build_book.VENDOR
 
 
