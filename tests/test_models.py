@@ -163,7 +163,7 @@ def test_load_embedded_model_rejects_garbage_and_pickles(tmp_path):
     # An arbitrary pickled object is refused (weights_only=True), not executed.
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:
-        pickle.dump({"features.0.weight": _Callable()}, f)
+        pickle.dump({"features.0.weight": _Callable()}, f, protocol=2)
     with pytest.raises(ValueError, match="weights_only"):
         load_embedded_model(evil)
 
