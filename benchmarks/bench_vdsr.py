@@ -26,20 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invnb.download import default_data_dir
+from invnb.download import local_data_dir
 from invnb.metrics import amount_of_activation
 from invnb.sr_data import make_sr_sample, read_image, y_to_tensor
 from invnb.sr_metrics import psnr
 from invnb.vdsr import load_vdsr
 from invnb.vdsr_analysis import invert_vdsr, vdsr_inverse
-
-
-def _default_dir() -> Path:
-    env = os.environ.get("INVNB_TEST_DATA")
-    if env:
-        return Path(env)
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return shared if shared.is_dir() else default_data_dir()
 
 
 def butterfly_crop(data_dir: Path, size: int = 96, device: str = "cpu") -> torch.Tensor:
@@ -102,7 +94,7 @@ def main(argv=None) -> dict:
         args.paper_sweep = []
 
     torch.manual_seed(0)
-    data_dir = args.data_dir or _default_dir()
+    data_dir = args.data_dir or local_data_dir()
     model = load_vdsr(data_dir / "vdsr" / "vdsr.pth", map_location=args.device)
     x = butterfly_crop(data_dir, args.size, args.device)
     paper_kw = {} if args.paper_max_iter is None else {"max_iter": args.paper_max_iter}

@@ -28,6 +28,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "default_data_dir",
+    "local_data_dir",
     "download",
     "extract_archive",
     "sha256sum",
@@ -62,6 +63,20 @@ def default_data_dir() -> Path:
     if (repo / "pyproject.toml").is_file() and (repo / "invnb").is_dir():
         return repo / "data" / "downloads"
     return Path.home() / ".cache" / "invnb"
+
+
+def local_data_dir() -> Path:
+    """The folder the scripts read third-party data from.
+
+    ``$INVNB_TEST_DATA`` when set; else ``../shared/data`` beside the source
+    checkout when it exists (the developers' and CI's copy); else
+    :func:`default_data_dir` (where downloads land).
+    """
+    env = os.environ.get("INVNB_TEST_DATA")
+    if env:
+        return Path(env)
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return shared if shared.is_dir() else default_data_dir()
 
 
 def sha256sum(path: str | os.PathLike) -> str:

@@ -22,23 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import torch
 
-from invnb.download import default_data_dir
+from invnb.download import local_data_dir
 from invnb.sr_data import artificial_hr, load_sr_folder, make_sr_sample
 from invnb.vdsr import load_vdsr
 from invnb.vdsr_analysis import analyse_samples, center_crop, vdsr_inverse
-
-
-def _default_dir() -> Path:
-    env = os.environ.get("INVNB_TEST_DATA")
-    if env:
-        return Path(env)
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return shared if shared.is_dir() else default_data_dir()
 
 
 def main(argv=None) -> dict:
@@ -57,7 +48,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    data_dir = args.data_dir or _default_dir()
+    data_dir = args.data_dir or local_data_dir()
     model = load_vdsr(data_dir / "vdsr" / "vdsr.pth", map_location=args.device)
     if args.dataset == "Artificial":
         samples = [make_sr_sample(artificial_hr(), args.scale, cumulative_crop=True, name="artificial")]

@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from invnb.download import default_data_dir
+from invnb.download import local_data_dir
 from invnb.sr_data import download_sr_dataset, load_sr_folder, y_to_tensor
 from invnb.sr_metrics import psnr
 from invnb.vdsr import download_vdsr_weights, load_vdsr
@@ -32,14 +31,6 @@ from invnb.vdsr import download_vdsr_weights, load_vdsr
 PUBLISHED = {2: 37.53, 3: 33.66, 4: 31.35}
 #: pytorch-vdsr's own re-implementation (its README).
 PYTORCH_VDSR = {2: 37.65, 3: 33.77, 4: 31.45}
-
-
-def _default_dir() -> Path:
-    env = os.environ.get("INVNB_TEST_DATA")
-    if env:
-        return Path(env)
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return shared if shared.is_dir() else default_data_dir()
 
 
 def main(argv=None) -> dict:
@@ -53,7 +44,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
-    data_dir = args.data_dir or _default_dir()
+    data_dir = args.data_dir or local_data_dir()
     if args.download:
         download_sr_dataset("Set5", data_dir)
         download_vdsr_weights(data_dir)
