@@ -139,7 +139,8 @@ class LayerwiseInverse:
     progress : bool
         Show a progress bar over layers.
     check_model : bool
-        Verify once per call that the layer stack reproduces the model's output.
+        Verify that the layer stack reproduces the model's output (on two
+        inputs, again whenever the input shape or the model's parameters change).
     keep_features : bool
         Keep every layer's inverse feature (default). False keeps only the
         inverse input and the top target (``features[k]`` is None in between),
@@ -234,22 +235,32 @@ class LayerwiseInverse:
         """
         x = self._check_input(x)
         self.stack.to(x.device)
-        with torch.no_grad():
-            out = self.stack(x)
-        if self.check_model:
-            self.stack.check_matches(self.model, x[:2])
-        classes, out_target = self._parse_target(target, out)
         n = x.shape[0]
         bs = self.batch_size or n
+        # one batch: the forward record serves both the target and the walk down
+        acts = self.stack.record(x) if bs >= n else None
+        with torch.no_grad():
+            out = acts[-1] if acts is not None else self.stack(x)
+        if self.check_model:
+            self._check_model(x)
+        classes, out_target = self._parse_target(target, out)
         parts = []
         for start in range(0, n, bs):
             sl = slice(start, start + bs)
             parts.append(self._invert_batch(
                 x[sl], None if classes is None else classes[sl],
-                None if out_target is None else out_target[sl]))
+                None if out_target is None else out_target[sl], acts))
         return _concat(parts)
 
     # ------------------------------------------------------------ internals
+    def _check_model(self, x: torch.Tensor) -> None:
+        """`LayerStack.check_matches` on a sample of `x`, once per input shape and parameter state."""
+        params = list(self.model.parameters()) + list(self.model.buffers())
+        key = (tuple(x.shape[1:]), x.dtype, x.device,
+               tuple(id(p) for p in params), tuple(p._version for p in params))
+        if key != getattr(self, "_checked_key", None):
+            self.stack.check_matches(self.model, x[:2])
+            self._checked_key = key
     @staticmethod
     def _check_input(x) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -312,9 +323,9 @@ class LayerwiseInverse:
         return self._op_norms[key]
 
     @torch.no_grad()
-    def _invert_batch(self, x, classes, out_target) -> InverseResult:
+    def _invert_batch(self, x, classes, out_target, acts=None) -> InverseResult:
         layers, names = self.stack.layers, self.stack.names
-        acts = self.stack.record(x)
+        acts = self.stack.record(x) if acts is None else acts  # freed in place as the walk goes down
         n_layers = len(layers)
         if classes is not None:
             t = F.one_hot(classes, acts[-1].shape[1]).to(x.dtype)

@@ -170,6 +170,50 @@ def _value_and_grad(fn, x):
     return v.detach(), g
 
 
+class _Affine:
+    """A Conv2d/Linear layer as ``x -> A x + b`` with the adjoint ``A^T``.
+
+    The FISTA solver uses it to keep ``A x`` of its iterates: the extrapolated
+    point's ``A y`` is then a linear combination, not a new forward pass, and
+    the gradient needs one adjoint (one backward convolution). None of this
+    changes the iterates; it only saves passes through the layer.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    @staticmethod
+    def of(forward) -> Optional["_Affine"]:
+        """The fast path for a plain Conv2d/Linear, None for anything else."""
+        if isinstance(forward, torch.nn.Linear):
+            return _Affine(forward)
+        if isinstance(forward, torch.nn.Conv2d) and forward.padding_mode == "zeros" \
+                and not isinstance(forward.padding, str):
+            return _Affine(forward)
+        return None
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` (no bias)."""
+        m = self.layer
+        if isinstance(m, torch.nn.Linear):
+            return F.linear(x, m.weight)
+        return F.conv2d(x, m.weight, None, m.stride, m.padding, m.dilation, m.groups)
+
+    def bias(self, az: torch.Tensor) -> torch.Tensor:
+        """``A x + b`` from ``A x``."""
+        b = self.layer.bias
+        if b is None:
+            return az
+        return az + (b if az.dim() == 2 else b.reshape(1, -1, 1, 1))
+
+    def adjoint(self, v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """``A^T v``, shaped like `like` (the input)."""
+        m = self.layer
+        if isinstance(m, torch.nn.Linear):
+            return v @ m.weight
+        return torch.nn.grad.conv2d_input(like.shape, m.weight, v, m.stride, m.padding, m.dilation, m.groups)
+
+
 def _avgpool_init(bound: torch.Tensor) -> torch.Tensor:
     """The paper's starting point: the bound smoothed by a width-5 average pool."""
     if bound.dim() == 4:
@@ -307,6 +351,7 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     n_samples = x.shape[0]
     dev = x.device
     l1 = problem.penalty == "l1" and problem.has_penalty
+    aff = _Affine.of(problem.forward) if problem.classes is None else None
 
     def smooth(p, z):
         v = p.data_cost(z)
@@ -314,27 +359,62 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
             v = v + p.lam * p.penalty_cost(z)
         return v
 
+    def lin(z):
+        """``A z`` on the fast path, else None."""
+        return aff.apply(z) if aff is not None else None
+
+    def smooth_at(p, z, az):
+        """Smooth part's value per sample, from ``A z`` when known."""
+        if az is None:
+            return smooth(p, z)
+        pre = aff.bias(az)
+        v = _flat_norm(p.target - (F.relu(pre) if p.relu else pre))
+        if not l1 and p.has_penalty:
+            v = v + p.lam * p.penalty_cost(z)
+        return v
+
+    def smooth_grad_at(p, z, az):
+        """Smooth part's value and gradient, from ``A z`` when known (one adjoint)."""
+        if az is None:
+            return _value_and_grad(lambda u: smooth(p, u), z)
+        pre = aff.bias(az)
+        r = p.target - (F.relu(pre) if p.relu else pre)
+        v = _flat_norm(r)
+        g_out = r.mul_(_per_sample(-1.0 / v.clamp_min(1e-30), r))  # d||r||/d(act) = -r / ||r||
+        if p.relu:
+            g_out = g_out.masked_fill_(pre <= 0, 0.0)
+        grad = aff.adjoint(g_out, z)
+        if not l1 and p.has_penalty:
+            pv, pg = _value_and_grad(lambda u: p.lam * p.penalty_cost(u), z)
+            v, grad = v + pv, grad + pg
+        return v, grad
+
     def nonsmooth(p, z):
         return p.lam * p.penalty_cost(z) if l1 else z.new_zeros(z.shape[0])
+
+    nonneg = bool((problem.lo == 0).all())  # hidden layers: the box is [0, hi]
 
     def prox(p, v, s):
         if l1:
             thr = _per_sample(s * p.lam / math.sqrt(p.size), v)
             if p.mask is not None:
                 thr = thr * p.mask
+            if nonneg:  # soft threshold and clip in one go: clip(v - thr, 0, hi)
+                return torch.minimum((v - thr).clamp_(min=0), p.hi)
             v = torch.sign(v) * F.relu(v.abs() - thr)
         return p.project(v)
 
     # Initial step per sample from a Lipschitz estimate of the smooth part.
-    fx, g0 = _value_and_grad(lambda z: smooth(problem, z), x)
-    fx = fx + nonsmooth(problem, x)
+    ax = lin(x)
     if problem.classes is not None:
+        fx, g0 = _value_and_grad(lambda z: smooth(problem, z), x)
         # Piecewise-linear margin: a step that can cross the box in one go.
         step = _flat_norm(problem.hi - problem.lo) / _flat_norm(g0).clamp_min(1e-12)
     else:
+        fx = smooth_at(problem, x, ax)
         if op_norm is None:
             op_norm = operator_norm(problem.forward, x[:1])
-        z = problem.forward(x)
+        z = problem.forward(x) if ax is None else aff.bias(ax)
         resid = _flat_norm(problem.target - (F.relu(z) if problem.relu else z))
         lip = op_norm ** 2 / resid.clamp_min(1e-12)
         if not l1 and problem.has_penalty:
@@ -342,6 +422,7 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
             m2 = (m * m).flatten(1).amax(dim=1) if m.shape[0] == n_samples else (m * m).max().expand(n_samples)
             lip = lip + problem.lam * m2 / problem.penalty_cost(x).clamp_min(1e-12)
         step = 1.0 / lip.clamp_min(1e-12)
+    fx = fx + nonsmooth(problem, x)
 
     out = x.clone()
     out_cost = fx.clone()
@@ -349,15 +430,17 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     idx = torch.arange(n_samples, device=dev)  # samples still running
     p = problem
     y = x.clone()
+    ay = ax
     t = torch.ones(n_samples, dtype=x.dtype, device=dev)
     hist = fx[:, None].repeat(1, window + 1)
     history = [out_cost.clone()] if record_history else None
 
     for it in range(1, max_iter + 1):
-        gy, grad = _value_and_grad(lambda z: smooth(p, z), y)
+        gy, grad = smooth_grad_at(p, y, ay)
         for _ in range(40):  # backtracking on the quadratic upper model
             z = prox(p, y - _per_sample(step, y) * grad, step)
-            gz = smooth(p, z)
+            az = lin(z)
+            gz = smooth_at(p, z, az)
             d = (z - y).flatten(1)
             model = gy + (grad.flatten(1) * d).sum(1) + (d * d).sum(1) / (2 * step)
             bad = gz > model + 1e-6 * gy.abs() + 1e-12
@@ -368,9 +451,18 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
         better = fz <= fx
         t_next = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
         momentum = _per_sample((t - 1) / t_next, z)
-        b = _per_sample(better, z)
-        y = torch.where(b, z + momentum * (z - x), x)
-        x = torch.where(b, z, x)
+        if bool(better.all()):  # the usual case: no sample restarts
+            y = z + momentum * (z - x)
+            if aff is not None:  # A y by linearity, no forward pass
+                ay, ax = az + momentum * (az - ax), az
+            x = z
+        else:
+            b = _per_sample(better, z)
+            y = torch.where(b, z + momentum * (z - x), x)
+            if aff is not None:
+                ay = torch.where(b, az + momentum * (az - ax), ax)
+                ax = torch.where(b, az, ax)
+            x = torch.where(b, z, x)
         t = torch.where(better, t_next, torch.ones_like(t))
         fx = torch.where(better, fz, fx)
         step = torch.where(better, step * growth, step)
@@ -391,4 +483,6 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
             keep = ~stop
             idx, p = idx[keep], p.subset(keep.nonzero().squeeze(1))
             x, y, t, fx, step, hist = x[keep], y[keep], t[keep], fx[keep], step[keep], hist[keep]
+            if aff is not None:
+                ax, ay = ax[keep], ay[keep]
     return SolveResult(out, iters, out_cost, torch.stack(history) if record_history else None)

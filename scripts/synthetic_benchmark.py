@@ -33,9 +33,12 @@ per-batch items in ``items/`` (one file per method and batch: maps, curves,
 per-image scores). Running the same command again resumes: finished items
 are loaded, not recomputed; ``--methods`` may add methods to a finished run.
 
-Command used for the book (CPU, one thread)::
+Command used for the table bundled with the book (CPU, one thread; the
+summary files are copied to ``data/results/synthetic_benchmark/``, which
+chapter 02 displays)::
 
-    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --threads 1
+    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --threads 1 \
+        --publish data/results/synthetic_benchmark
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from invnb.metrics import (  # noqa: E402
     predicted_classes,
 )
 from invnb.models import EMBEDDED_CHECKPOINT, load_embedded_model  # noqa: E402
-from invnb.runs import ResultStore, run_items  # noqa: E402
+from invnb.runs import ResultStore, code_fingerprint, run_items  # noqa: E402
 from invnb.synthetic import make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import (  # noqa: E402
     DEFAULT_EXPONENTS,
@@ -78,6 +81,9 @@ from invnb.tradeoff import (  # noqa: E402
 )
 
 INVERSES = ("inverse", "inverse_paper")
+#: Summary files copied by ``--publish``.
+PUBLISHED = ("results.md", "results.json", "results.csv", "tradeoff.csv", "tradeoff.json", "tradeoff.png",
+             "curves.png")
 TOPK = (1, 5)
 #: Held-out seeds: train_embedded.py uses seeds < 10**6 for training and
 #: validation and 10**6 + seed for its test set.
@@ -107,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--publish", type=Path, default=None,
+                   help="also copy the summary files (tables, figures; not the per-item maps) here")
     args = p.parse_args(argv)
     unknown = sorted(set(args.methods) - set(available_methods()))
     if unknown:
@@ -115,6 +123,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
+
+
+def git_commit() -> str | None:
+    """The repository's HEAD commit (with "+dirty" for uncommitted changes), None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def sha256(path: Path) -> str:
@@ -334,6 +356,7 @@ def main(argv=None) -> int:
 
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *sys.argv[1:]])
     meta = {"command": command, "config": config, "n_images": args.n_images, "device": str(device),
+            "code_fingerprint": code_fingerprint(), "git_commit": git_commit(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform(),
             "methods": {m: method_kwargs(m, args) for m in args.methods}}
     out = args.out
@@ -343,6 +366,12 @@ def main(argv=None) -> int:
     write_table(trade, out / "tradeoff.csv")
     (out / "tradeoff.json").write_text(json.dumps({**meta, "rows": trade}, indent=1))
     draw(args, store, trade, batches)
+    if args.publish:
+        import shutil
+
+        args.publish.mkdir(parents=True, exist_ok=True)
+        for name in PUBLISHED:
+            shutil.copy2(out / name, args.publish / name)
     print((out / "results.md").read_text())
     return 0
 

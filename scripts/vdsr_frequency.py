@@ -57,7 +57,8 @@ def main(argv=None) -> dict:
     if args.crop:
         samples = [center_crop(s, min(args.crop, *s.im_b_y.shape)) for s in samples]
     overrides = {k: v for k, v in (("mask_weight", args.mask_weight), ("max_iter", args.max_iter)) if v is not None}
-    inverse = vdsr_inverse(model, args.setting, **overrides)
+    # only the inverse input is analysed: drop the 40 intermediate feature maps (GBs on whole images)
+    inverse = vdsr_inverse(model, args.setting, keep_features=False, **overrides)
     tag = f"{args.dataset}_x{args.scale}_{args.setting}" + (f"_crop{args.crop}" if args.crop else "")
     out = args.out or Path("runs") / "vdsr_frequency" / tag
     print(

@@ -132,3 +132,15 @@ def test_paper_setting():
     assert (inv.mask_weight, inv.penalty, inv.solver, inv.max_iter, inv.batch_size) == (0.7, "l2", "paper", 3000, 1)
     vdsr = LayerwiseInverse.paper(nn.Sequential(nn.Linear(3, 2)), variant="vdsr")
     assert vdsr.mask_weight == 0.15 and vdsr.scale_bound and vdsr.relu_in_objective == "always"
+
+
+def test_model_check_runs_again_after_the_weights_change(tiny_vgg, tiny_batch):
+    # The stack holds copies of the layers: weights changed after construction
+    # make it stale, and the (cached) consistency check must notice.
+    inv = LayerwiseInverse(tiny_vgg, max_iter=5)
+    inv.invert(tiny_batch)
+    inv.invert(tiny_batch)  # cached: no error, same state
+    with torch.no_grad():
+        next(tiny_vgg.parameters()).mul_(1.5)
+    with pytest.raises(ValueError, match="plain sequence"):
+        inv.invert(tiny_batch)

@@ -117,3 +117,32 @@ def test_problem_validation():
         LayerProblem(forward=lambda v: v, lo=x, hi=x, x0=x)
     with pytest.raises(ValueError, match="penalty"):
         LayerProblem(forward=lambda v: v, lo=x, hi=x, x0=x, target=x, penalty="l3")
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv", "conv_strided"])
+@pytest.mark.parametrize("penalty", ["l1", "l2"])
+@pytest.mark.parametrize("relu", [True, False])
+def test_affine_fast_path_gives_the_generic_iterates(kind, penalty, relu):
+    # A bare Conv2d/Linear takes the fast path (A x tracked, one adjoint per
+    # iteration); wrapping it in a lambda forces the autograd path. Same iterates.
+    g = torch.Generator().manual_seed(3)
+    if kind == "linear":
+        layer = nn.Linear(12, 7).double()
+        shape = (3, 12)
+    else:
+        stride = 2 if kind == "conv_strided" else 1
+        layer = nn.Conv2d(3, 5, 3, stride=stride, padding=1).double()
+        shape = (3, 3, 9, 9)
+    with torch.no_grad():
+        for prm in layer.parameters():
+            prm.copy_(torch.randn(prm.shape, generator=g, dtype=torch.float64))
+    hi = torch.rand(shape, generator=g, dtype=torch.float64) * 2
+    target = layer(hi * torch.rand(shape, generator=g, dtype=torch.float64)).detach().abs()
+    mask = torch.rand(shape, generator=g, dtype=torch.float64)
+    kw = dict(lo=torch.zeros_like(hi), hi=hi, x0=hi / 2, target=target, relu=relu, mask=mask, lam=0.2,
+              penalty=penalty)
+    fast = solve_fista(LayerProblem(forward=layer, **kw), max_iter=60, tol=1e-8, op_norm=3.0)
+    slow = solve_fista(LayerProblem(forward=lambda z: layer(z), **kw), max_iter=60, tol=1e-8, op_norm=3.0)
+    assert torch.equal(fast.iterations, slow.iterations)
+    torch.testing.assert_close(fast.x, slow.x, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(fast.cost, slow.cost, rtol=1e-10, atol=1e-12)
