@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--paper-sweep", type=float, nargs="*", default=[0.05, 0.5])
-    parser.add_argument("--default-sweep", type=float, nargs="*", default=[0.03, 0.1, 0.3, 1.0, 3.0])
+    parser.add_argument("--default-sweep", type=float, nargs="*", default=[0.1, 0.3, 1.0, 3.0, 10.0])
     parser.add_argument("--converged-sweep", type=float, nargs="*", default=[0.1, 0.3, 1.0, 3.0],
                         help="mask_weights of the default objective run to convergence (max_iter 300)")
     parser.add_argument("--paper-max-iter", type=int, default=None, help="cap the paper solver (default 3000)")
@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
 
     amounts = np.array([r["amount"] for r in sweep["default"]])
     fids = np.array([r["psnr_y"] for r in sweep["default"]])
-    summary = {"speedup": paper["seconds"] / default["seconds"],
+    summary = {"paper": paper, "default": default, "speedup": paper["seconds"] / default["seconds"],
                "first_call_seconds": first, "first_call_speedup": first["paper"] / first["default"]}
     if amounts.min() <= paper["amount"] <= amounts.max():
         summary["default_psnr_y_at_paper_amount"] = float(np.interp(paper["amount"], amounts, fids))
