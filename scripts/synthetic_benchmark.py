@@ -37,7 +37,7 @@ Command used for the table bundled with the book (CPU, one thread; the
 summary files are copied to ``data/results/synthetic_benchmark/``, which
 chapter 02 displays)::
 
-    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --threads 1 \
+    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --threads 1 --no-progress \
         --publish data/results/synthetic_benchmark
 """
 
