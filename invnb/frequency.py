@@ -23,6 +23,8 @@ import numpy as np
 import scipy.fft
 import torch
 
+from .sr_metrics import _to_2d
+
 __all__ = [
     "FrequencyProfile",
     "attribution_ratio",
@@ -60,17 +62,6 @@ def zigzag_indices(n: int = 8) -> np.ndarray:
         rows = rows if s % 2 else reversed(rows)
         order.extend((r, s - r) for r in rows)
     return np.array(order, dtype=np.int64)
-
-
-def _to_2d(img, name: str) -> np.ndarray:
-    if isinstance(img, torch.Tensor):
-        img = img.detach().cpu().double().numpy()
-    arr = np.asarray(img, dtype=np.float64)
-    while arr.ndim > 2 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be one (H, W) image (or (1, 1, H, W)), got shape {np.shape(img)}")
-    return arr
 
 
 def image_patches(img, patch: int = 8) -> np.ndarray:

@@ -15,16 +15,24 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("INVNB_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
-@pytest.fixture(scope="session")
-def test_data_dir() -> Path:
-    """The third-party data folder; fails in CI and skips (with the reason) elsewhere when absent."""
+def require_test_data(*parts: str) -> Path:
+    """The third-party data folder, if it has ``parts`` (e.g. ``"vdsr", "vdsr.pth"``).
+
+    Fails in CI and skips (with the reason) elsewhere when it is absent.
+    """
     d = shared_data_dir()
-    if not d.is_dir():
-        msg = f"third-party test data not found at {d}; set INVNB_TEST_DATA to the folder"
+    if not d.joinpath(*parts).exists():
+        msg = f"third-party test data {'/'.join(parts) or 'folder'} not found under {d}; set INVNB_TEST_DATA to the folder"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
     return d
+
+
+@pytest.fixture(scope="session")
+def test_data_dir() -> Path:
+    """The third-party data folder (see `require_test_data`)."""
+    return require_test_data()
 
 
 class TinyVGG(nn.Module):

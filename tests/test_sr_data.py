@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from conftest import require_test_data
 from invnb import sr_data
 from invnb.sr_data import (
     SR_DATASETS,
@@ -28,23 +28,12 @@ from invnb.sr_data import (
     ycbcr2rgb,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCES = ["bird_GT_x2", "bird_GT_x3", "bird_GT_x4", "butterfly_GT_x2", "butterfly_GT_x3", "butterfly_GT_x4"]
-
-
-def _data_dir() -> Path:
-    root = Path(os.environ.get("INVNB_TEST_DATA") or REPO.parent / "shared" / "data")
-    if not (root / "sr" / "Set5_mat_reference").is_dir():
-        msg = f"SR test data not found under {root} (set INVNB_TEST_DATA to the shared data folder)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return root
 
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    return _data_dir()
+    return require_test_data("sr", "Set5_mat_reference")
 
 
 # --------------------------------------------------------------------------

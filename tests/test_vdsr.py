@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import require_test_data
 from invnb.sr_data import load_sr_mat, make_sr_sample, read_image, y_to_tensor
 from invnb.sr_metrics import psnr
 from invnb.vdsr import (
@@ -25,22 +26,11 @@ from invnb.vdsr import (
     load_vdsr_state_dict,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _data_dir() -> Path:
-    root = Path(os.environ.get("INVNB_TEST_DATA") or REPO.parent / "shared" / "data")
-    if not (root / "vdsr" / "vdsr.pth").is_file():
-        msg = f"VDSR weights not found under {root} (set INVNB_TEST_DATA to the shared data folder)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return root
 
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    return _data_dir()
+    return require_test_data("vdsr", "vdsr.pth")
 
 
 @pytest.fixture(scope="module")
