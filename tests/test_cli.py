@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
 
 
-def cli(*args, timeout=600):
+def cli(*args, timeout=600, env=None):
     return subprocess.run([sys.executable, "-m", "invnb", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=ENV, timeout=timeout)
+                          cwd=ROOT, env={**ENV, **(env or {})}, timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +130,33 @@ def test_cli_run_resumes_finished_items(explorer_run):
     assert "1 inverses computed, 2 reused" in text
     assert {p.name: p.stat().st_mtime_ns for p in stored} == mtimes  # not rewritten
     assert len(list((out / "items").glob("*/*.npz"))) == 3
+
+
+# Chapters 00-03 with small non-default parameters: each run must finish without an error
+# cell and write results that reflect the parameters it was given.
+CHAPTER_RUNS = {
+    "00": (["mask_weights=[0.0, 2.5]", "n_train=300"],
+           lambda out: [r["mask_weight"] for r in json.loads((out / "summary.json").read_text())["sweep"]] == [0.0, 2.5]),
+    "01": (["n_images=4", "batch_size=2", "settings=['default']", "mask_weight=1.5",
+            "methods=['saliency', 'grad_cam']", "n_show=2"],
+           lambda out: (lambda s: s["n_images"] == 4 and list(s["settings"]) == ["default"])(
+               json.loads((out / "summary.json").read_text()))),
+    "02": (["n_images=4", "batch_size=2", "methods=['saliency']", "mask_weights=[2.0]", "paper_point=False"],
+           lambda out: (lambda s: s["n_images"] == 4 and [r["method"] for r in s["table"]] == ["inverse", "saliency"])(
+               json.loads((out / "results.json").read_text()))),
+    "03": (["crop=32", "n_per_dataset=1", "mask_weight=2.0"],
+           lambda out: json.loads((out / "summary.json").read_text())["Set5-x2"]["n_images"] == 1),
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTER_RUNS))
+def test_each_chapter_runs_with_non_default_parameters(chapter, tmp_path, test_data_dir):
+    params, check = CHAPTER_RUNS[chapter]
+    out = tmp_path / chapter
+    args = [a for p in params for a in ("--param", p)]
+    proc = cli("run", chapter, *args, "--out", str(out), "--no-progress", timeout=900,
+               env={"INVNB_TEST_DATA": str(test_data_dir)})  # chapter 03 reads the VDSR weights from there
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    executed = nbformat.read(next(out.glob(f"{chapter}_*.ipynb")), as_version=4)
+    assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+    assert check(out)
