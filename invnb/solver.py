@@ -353,32 +353,33 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     l1 = problem.penalty == "l1" and problem.has_penalty
     aff = _Affine.of(problem.forward) if problem.classes is None else None
 
-    def smooth(p, z):
-        v = p.data_cost(z)
-        if not l1 and p.has_penalty:
-            v = v + p.lam * p.penalty_cost(z)
-        return v
-
     def lin(z):
         """``A z`` on the fast path, else None."""
         return aff.apply(z) if aff is not None else None
+
+    def residual(p, pre):
+        """``t - act(A z + b)`` from the pre-activation."""
+        return p.target - (F.relu(pre) if p.relu else pre)
+
+    def with_penalty(p, v, z):
+        """``v`` plus the penalty where it is smooth (L2); an L1 penalty is left to the prox."""
+        return v + p.lam * p.penalty_cost(z) if not l1 and p.has_penalty else v
+
+    def smooth(p, z):
+        return with_penalty(p, p.data_cost(z), z)
 
     def smooth_at(p, z, az):
         """Smooth part's value per sample, from ``A z`` when known."""
         if az is None:
             return smooth(p, z)
-        pre = aff.bias(az)
-        v = _flat_norm(p.target - (F.relu(pre) if p.relu else pre))
-        if not l1 and p.has_penalty:
-            v = v + p.lam * p.penalty_cost(z)
-        return v
+        return with_penalty(p, _flat_norm(residual(p, aff.bias(az))), z)
 
     def smooth_grad_at(p, z, az):
         """Smooth part's value and gradient, from ``A z`` when known (one adjoint)."""
         if az is None:
             return _value_and_grad(lambda u: smooth(p, u), z)
         pre = aff.bias(az)
-        r = p.target - (F.relu(pre) if p.relu else pre)
+        r = residual(p, pre)
         v = _flat_norm(r)
         g_out = r.mul_(_per_sample(-1.0 / v.clamp_min(1e-30), r))  # d||r||/d(act) = -r / ||r||
         if p.relu:
@@ -411,11 +412,11 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
         # Piecewise-linear margin: a step that can cross the box in one go.
         step = _flat_norm(problem.hi - problem.lo) / _flat_norm(g0).clamp_min(1e-12)
     else:
-        fx = smooth_at(problem, x, ax)
+        # one pass through the layer gives both the objective and the residual of the step estimate
+        resid = _flat_norm(residual(problem, problem.forward(x) if ax is None else aff.bias(ax)))
+        fx = with_penalty(problem, resid, x)
         if op_norm is None:
             op_norm = operator_norm(problem.forward, x[:1])
-        z = problem.forward(x) if ax is None else aff.bias(ax)
-        resid = _flat_norm(problem.target - (F.relu(z) if problem.relu else z))
         lip = op_norm ** 2 / resid.clamp_min(1e-12)
         if not l1 and problem.has_penalty:
             m = problem.mask if problem.mask is not None else torch.ones_like(x)

@@ -82,3 +82,13 @@ def tiny_vgg_bn():
 @pytest.fixture(scope="session")
 def tiny_batch():
     return torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+
+
+def tiny_cnn(seed=0, classes=5, pool=nn.AdaptiveAvgPool2d):
+    """A seeded two-conv classifier on 3-channel images, in eval mode; `pool` ends the features at 2x2."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(), pool(2),
+        nn.Flatten(), nn.Linear(24, classes),
+    ).eval()

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_cnn
 from invnb.metrics import (
     amount_of_activation,
     curve_auc,
@@ -36,15 +37,6 @@ class PixelSum(nn.Module):
     def forward(self, x):
         s = (x * self.w).flatten(1).sum(1) - self.bias
         return torch.stack([s, torch.zeros_like(s)], dim=1)
-
-
-def tiny_cnn(seed=0, classes=5):
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-        nn.Flatten(), nn.Linear(24, classes),
-    ).eval()
 
 
 # --------------------------------------------------------------------------- AUC

@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from conftest import tiny_cnn as conftest_tiny_cnn  # noqa: E402
 from invnb import plot  # noqa: E402
 from invnb.metrics import deletion_curve, reid_rates  # noqa: E402
 from invnb.tradeoff import (  # noqa: E402
@@ -24,12 +25,7 @@ from invnb.tradeoff import (  # noqa: E402
 
 
 def tiny_cnn(seed=0, classes=5):
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(2),
-        nn.Flatten(), nn.Linear(24, classes),
-    ).eval()
+    return conftest_tiny_cnn(seed, classes, pool=nn.AdaptiveMaxPool2d)
 
 
 def _images(n=4, seed=0):
