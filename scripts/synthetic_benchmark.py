@@ -44,7 +44,6 @@ chapter 02 displays)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import platform
@@ -60,6 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from invnb.baselines import available_methods, make_method  # noqa: E402
+from invnb.download import sha256sum  # noqa: E402
 from invnb.metrics import (  # noqa: E402
     CausalCurve,
     deletion_curve,
@@ -137,10 +137,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty" if dirty else "")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def method_kwargs(name: str, args: argparse.Namespace) -> dict:
@@ -308,7 +304,7 @@ def main(argv=None) -> int:
     progress = not args.no_progress
     model = load_embedded_model(args.checkpoint, device=device)
     config = {
-        "checkpoint_sha256": sha256(args.checkpoint), "batch_size": args.batch_size, "seed_base": SEED_BASE,
+        "checkpoint_sha256": sha256sum(args.checkpoint), "batch_size": args.batch_size, "seed_base": SEED_BASE,
         "step": args.step, "rise_masks": args.rise_masks, "ig_steps": args.ig_steps,
         "occlusion_window": args.occlusion_window, "occlusion_stride": args.occlusion_stride,
         "tradeoff_images": args.tradeoff_images, "fractions": list(DEFAULT_FRACTIONS),

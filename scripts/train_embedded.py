@@ -40,6 +40,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from invnb.download import sha256sum  # noqa: E402
 from invnb.models import SmallVGG  # noqa: E402
 from invnb.synthetic import CLASS_NAMES, IMAGE_SIZE, MEAN, STD, make_shapes, normalize  # noqa: E402
 
@@ -281,7 +282,7 @@ def main(argv=None) -> dict:
     dis = test.has_distractor
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out)
-    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    digest = sha256sum(args.out)
     # The file hash depends on the file name (torch.save's archive prefix);
     # this one only on the weights, to compare runs.
     weights_digest = hashlib.sha256()

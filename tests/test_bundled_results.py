@@ -6,7 +6,6 @@ that ships with the repository, not that the numbers take any given value.
 """
 
 import csv
-import hashlib
 import importlib.util
 import json
 import math
@@ -14,6 +13,7 @@ import math
 import pytest
 
 from invnb.baselines import available_methods
+from invnb.download import sha256sum
 from invnb.models import EMBEDDED_CHECKPOINT
 
 RESULTS = EMBEDDED_CHECKPOINT.parent / "results"
@@ -36,7 +36,7 @@ def benchmark():
 def test_synthetic_benchmark_is_complete_and_for_the_shipped_model(benchmark):
     folder, res, script = benchmark
     assert set(script.PUBLISHED) <= {p.name for p in folder.iterdir()}
-    assert res["config"]["checkpoint_sha256"] == hashlib.sha256(EMBEDDED_CHECKPOINT.read_bytes()).hexdigest()
+    assert res["config"]["checkpoint_sha256"] == sha256sum(EMBEDDED_CHECKPOINT)
     assert res["n_images"] >= 500
     rows = {r["method"]: r for r in res["rows"]}
     assert set(rows) == set(available_methods())

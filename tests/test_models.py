@@ -1,6 +1,5 @@
 """The embedded SmallVGG, its shipped checkpoint, and torchvision VGG loading."""
 
-import hashlib
 import json
 import os
 import pickle
@@ -10,6 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
+from invnb.download import sha256sum
 from invnb.models import (
     EMBEDDED_CHECKPOINT,
     VGG_NAMES,
@@ -109,7 +109,7 @@ def test_without_batchnorm_is_equivalent():
 def test_checkpoint_is_small_and_matches_its_record():
     meta = _checkpoint_meta()
     assert EMBEDDED_CHECKPOINT.stat().st_size <= 3_000_000
-    digest = hashlib.sha256(EMBEDDED_CHECKPOINT.read_bytes()).hexdigest()
+    digest = sha256sum(EMBEDDED_CHECKPOINT)
     assert digest == meta["sha256"], "checkpoint and embedded_vgg.json disagree; rerun the training script"
     for key in ("seed", "command", "data", "training", "accuracy", "torch", "wall_time_s"):
         assert key in meta, key
