@@ -36,9 +36,12 @@ __all__ = [
     "SRSample",
     "artificial_hr",
     "artificial_image",
+    "EMBEDDED_SR_IMAGES",
     "download_sr_dataset",
+    "embedded_hr_images",
     "hr_image_paths",
     "imresize",
+    "load_embedded_sr_set",
     "load_sr_folder",
     "load_sr_mat",
     "make_sr_sample",
@@ -577,6 +580,96 @@ def artificial_hr(size: int = 512) -> np.ndarray:
     """
     g = np.floor(artificial_image(size) * 255.0 + 0.5).astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=2)
+
+
+# --------------------------------------------------------------------------
+# Images that need no download
+# --------------------------------------------------------------------------
+#: The embedded SR test set: the paper's "Artificial" chirp (generated) and
+#: photographs that scikit-image's wheel itself carries in ``skimage/data/``
+#: (not the ones it fetches on demand). Name -> file name (None: generated).
+EMBEDDED_SR_IMAGES: dict[str, str | None] = {
+    "artificial": None,
+    "astronaut": "astronaut.png",
+    "camera": "camera.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "rocket": "rocket.jpg",
+}
+
+
+def _skimage_data_file(file_name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the embedded SR photographs come with scikit-image: pip install scikit-image")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / file_name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{file_name} is not in the installed scikit-image ({path.parent}); "
+            "it ships in scikit-image's wheel since 0.14, so reinstall scikit-image"
+        )
+    return path
+
+
+def embedded_hr_images(names: list[str] | tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """High-resolution RGB images that need no download.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Keys of :data:`EMBEDDED_SR_IMAGES` (default: all, in that order).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``(H, W, 3)`` uint8 each: the 512x512 chirp of :func:`artificial_hr`
+        and scikit-image's bundled photographs read from its package folder
+        (grey ones replicated to three channels).
+    """
+    names = list(EMBEDDED_SR_IMAGES) if names is None else list(names)
+    unknown = [n for n in names if n not in EMBEDDED_SR_IMAGES]
+    if unknown:
+        raise ValueError(f"unknown embedded image(s) {unknown}; choose from {list(EMBEDDED_SR_IMAGES)}")
+    return {
+        n: artificial_hr() if EMBEDDED_SR_IMAGES[n] is None else read_image(_skimage_data_file(EMBEDDED_SR_IMAGES[n]))
+        for n in names
+    }
+
+
+def load_embedded_sr_set(
+    scale: int,
+    names: list[str] | tuple[str, ...] | None = None,
+    limit: int | None = None,
+    cumulative_crop: bool = False,
+) -> list[SRSample]:
+    """The embedded images as :class:`SRSample` s, made like the benchmark sets.
+
+    The same MATLAB-compatible pipeline as :func:`load_sr_folder`
+    (:func:`make_sr_sample`: modcrop, ``rgb2ycbcr``, bicubic down- and
+    up-scaling), on :func:`embedded_hr_images`.
+
+    Parameters
+    ----------
+    scale : int
+        Upscaling factor.
+    names : sequence of str, optional
+        Keys of :data:`EMBEDDED_SR_IMAGES` (default: all).
+    limit : int, optional
+        Only the first ``limit`` of them.
+    cumulative_crop : bool, default False
+        See :func:`make_sr_sample`.
+
+    Returns
+    -------
+    list of SRSample
+    """
+    names = (list(EMBEDDED_SR_IMAGES) if names is None else list(names))[:limit]
+    return [
+        make_sr_sample(img, scale, cumulative_crop=cumulative_crop, name=name)
+        for name, img in embedded_hr_images(names).items()
+    ]
 
 
 # --------------------------------------------------------------------------

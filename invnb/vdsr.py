@@ -27,6 +27,7 @@ released weights, ``models/vdsr.pth`` of github.com/hjkwonispl/inv_cnn).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import types
@@ -38,14 +39,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .download import default_data_dir, download
+from .download import default_data_dir, download, sha256sum
 
 __all__ = [
+    "EMBEDDED_VDSR_CHECKPOINT",
     "UnsafeCheckpointError",
     "VDSR",
     "VDSR_SHA256",
     "VDSR_URL",
     "download_vdsr_weights",
+    "load_embedded_vdsr",
     "load_pytorch_vdsr_checkpoint",
     "load_vdsr",
     "load_vdsr_state_dict",
@@ -58,6 +61,14 @@ VDSR_URL = (
     "a2f77a979a3b0476dd834e3d98ec172ec44485ee/models/vdsr.pth"
 )
 VDSR_SHA256 = "bba8b44e2d124bafe7928964925f205a115580a401dfe7bd4cca7fd79bfa8500"
+
+#: The embedded VDSR: pytorch-vdsr's trained weights (MIT licence, epoch 50),
+#: converted once by ``scripts/convert_embedded_vdsr.py`` into a plain state
+#: dict; provenance and SHA-256 in the JSON beside it, licence notice too.
+_DATA = Path(__file__).resolve().parent.parent / "data"
+EMBEDDED_VDSR_CHECKPOINT = _DATA / "vdsr_pytorch_vdsr_epoch50.pt"
+EMBEDDED_VDSR_META = _DATA / "vdsr_pytorch_vdsr_epoch50.json"
+EMBEDDED_VDSR_LICENSE = _DATA / "vdsr_pytorch_vdsr_LICENSE"
 
 
 class _ConvReLU(nn.Module):
@@ -400,6 +411,48 @@ def load_vdsr(
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ValueError(f"{path} does not fit VDSR: {err}") from err
+    return model.to(map_location).eval()
+
+
+def load_embedded_vdsr(map_location: str | torch.device = "cpu") -> VDSR:
+    """The VDSR that ships with invnb: pytorch-vdsr's weights, no download.
+
+    Reads :data:`EMBEDDED_VDSR_CHECKPOINT` with ``torch.load(weights_only=True)``
+    after checking its SHA-256 against the provenance file beside it. These are
+    not the paper's weights (:func:`download_vdsr_weights`) but the MIT-licensed
+    re-implementation the paper's VDSR code builds on
+    (github.com/twtygqyy/pytorch-vdsr, ``model/model_epoch_50.pth``).
+
+    Parameters
+    ----------
+    map_location : str or torch.device, default "cpu"
+        Device of the returned model.
+
+    Returns
+    -------
+    VDSR
+        Eval mode; input ``(N, 1, H, W)`` bicubic Y in [0, 1], output the residual.
+
+    Raises
+    ------
+    FileNotFoundError
+        The checkpoint or its provenance file is missing (an incomplete checkout).
+    ValueError
+        The checkpoint's SHA-256 differs from the recorded one.
+    """
+    for path in (EMBEDDED_VDSR_CHECKPOINT, EMBEDDED_VDSR_META):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the embedded VDSR ships in the repository's data/ folder")
+    expected = json.loads(EMBEDDED_VDSR_META.read_text())["sha256"]
+    digest = sha256sum(EMBEDDED_VDSR_CHECKPOINT)
+    if digest != expected:
+        raise ValueError(
+            f"{EMBEDDED_VDSR_CHECKPOINT.name} has sha256 {digest}, but {EMBEDDED_VDSR_META.name} records "
+            f"{expected}; restore the file from git or rerun scripts/convert_embedded_vdsr.py"
+        )
+    state = torch.load(EMBEDDED_VDSR_CHECKPOINT, map_location="cpu", weights_only=True)
+    model = VDSR()
+    model.load_state_dict(state, strict=True)
     return model.to(map_location).eval()
 
 

@@ -1,4 +1,4 @@
-"""Set5 PSNR of VDSR with the paper's weights, next to bicubic and the published numbers.
+"""Set5 PSNR of VDSR (the paper's or the embedded weights), next to bicubic and the published numbers.
 
 Every image goes through our Python pipeline (modcrop, MATLAB rgb2ycbcr,
 MATLAB bicubic down/up), VDSR predicts the residual, and PSNR is taken on the
@@ -8,6 +8,7 @@ the HR estimate clipped to [0, 1] (as pytorch-vdsr's eval.py does).
 Usage::
 
     python scripts/vdsr_set5_psnr.py                 # data from $INVNB_TEST_DATA or ../shared/data
+    python scripts/vdsr_set5_psnr.py --weights embedded   # the VDSR shipped in data/ (pytorch-vdsr's)
     python scripts/vdsr_set5_psnr.py --data-dir DIR  # DIR/sr/Set5/*.bmp and DIR/vdsr/vdsr.pth
     python scripts/vdsr_set5_psnr.py --download      # fetch Set5 and the weights into the data dir
 """
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from invnb.download import local_data_dir
 from invnb.sr_data import download_sr_dataset, load_sr_folder, y_to_tensor
 from invnb.sr_metrics import psnr
-from invnb.vdsr import download_vdsr_weights, load_vdsr
+from invnb.vdsr import EMBEDDED_VDSR_CHECKPOINT, download_vdsr_weights, load_embedded_vdsr, load_vdsr
 
 #: VDSR paper (Kim et al., CVPR 2016), Table 3, Set5.
 PUBLISHED = {2: 37.53, 3: 33.66, 4: 31.35}
@@ -36,7 +37,9 @@ PYTORCH_VDSR = {2: 37.65, 3: 33.77, 4: 31.45}
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="folder with sr/Set5 and vdsr/vdsr.pth")
-    parser.add_argument("--weights", type=Path, default=None, help="VDSR checkpoint (default DATA/vdsr/vdsr.pth)")
+    parser.add_argument("--weights", default=None,
+                        help="'embedded' (pytorch-vdsr's weights shipped in data/), or a VDSR checkpoint "
+                             "(default DATA/vdsr/vdsr.pth, the paper's)")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--cumulative-crop", action="store_true", help="crop as the reference MATLAB script")
     parser.add_argument("--download", action="store_true", help="download Set5 and the weights first")
@@ -47,9 +50,14 @@ def main(argv=None) -> dict:
     data_dir = args.data_dir or local_data_dir()
     if args.download:
         download_sr_dataset("Set5", data_dir)
-        download_vdsr_weights(data_dir)
-    weights = args.weights or data_dir / "vdsr" / "vdsr.pth"
-    model = load_vdsr(weights, map_location=args.device)
+        if args.weights != "embedded":
+            download_vdsr_weights(data_dir)
+    if args.weights == "embedded":
+        weights = "embedded (pytorch-vdsr epoch 50, data/" + EMBEDDED_VDSR_CHECKPOINT.name + ")"
+        model = load_embedded_vdsr(map_location=args.device)
+    else:
+        weights = Path(args.weights) if args.weights else data_dir / "vdsr" / "vdsr.pth"
+        model = load_vdsr(weights, map_location=args.device)
     print(f"weights {weights}, data {data_dir / 'sr' / 'Set5'}, device {args.device}")
 
     results = {}
