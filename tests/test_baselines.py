@@ -173,7 +173,8 @@ def test_occlusion_is_zero_far_from_the_evidence():
     x = torch.rand(2, 3, 12, 12) + 0.5
     a = make_method("occlusion", RegionLogit().eval(), window=2, stride=1).attribute(x, 0)
     assert (a[:, :4, :4] > 0).all()
-    assert (a[:, 6:, :] == 0).all() and (a[:, :, 6:] == 0).all()
+    # zero up to float rounding (logits of differently batched, identical pixels)
+    assert a[:, 6:, :].abs().max() < 1e-5 and a[:, :, 6:].abs().max() < 1e-5
 
 
 def test_rise_finds_the_evidence_and_is_seeded():
@@ -195,9 +196,10 @@ def test_trivial_baselines():
     x = torch.zeros(2, 3, 8, 8)
     x[..., 4:] = 1.0  # a vertical edge between columns 3 and 4
     edges = make_method("sobel", None).attribute(x)
-    assert (edges[:, :, [3, 4]] > 0).all()
-    assert (edges[:, :, :2] == 0).all() and (edges[:, :, 6:] == 0).all()
-    assert (make_method("sobel", None).attribute(torch.full((1, 3, 5, 5), 0.7)) == 0).all()
+    assert (edges[:, :, [3, 4]] > 1).all()
+    # flat regions: zero up to float rounding (a constant 0.7 gives ~2e-7 on some CPUs, exactly 0 on others)
+    assert edges[:, :, :2].max() < 1e-5 and edges[:, :, 6:].max() < 1e-5
+    assert make_method("sobel", None).attribute(torch.full((1, 3, 5, 5), 0.7)).max() < 1e-5
     assert (make_method("uniform", None).attribute(x) == 1).all()
     r1 = make_method("random", None, seed=3).attribute(x)
     r2 = make_method("random", None, seed=3).attribute(x)

@@ -238,7 +238,7 @@ def test_gaussian_blur_properties():
     y = torch.zeros(1, 3, 32, 32)
     y[0, 1, 16, 16] = 1.0
     by = gaussian_blur(y)
-    assert by[0, 0].abs().max() == 0 and by[0, 2].abs().max() == 0  # channels stay separate
+    assert by[0, 0].abs().max() < 1e-7 and by[0, 2].abs().max() < 1e-7  # channels stay separate
     assert torch.allclose(by[0, 1, 11:22, 11:22], rise_blur_kernel().flip(0, 1))
 
 
