@@ -24,9 +24,15 @@ book: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Two worlds: the unit tests and the chapters with the third-party data (if
+# any), then the chapters again with none visible (both data variables point
+# to an empty folder), as on a fresh clone.
 test: $(STAMP) chromium
 	$(PY) scripts/build_book.py --vendor-only
 	$(PY) -m pytest -q --nbval-lax tests notebooks
+	@empty=$$(mktemp -d) && echo "chapters again with no third-party data (INVNB_TEST_DATA, INVNB_DATA_DIR: an empty folder)" && \
+	  INVNB_TEST_DATA=$$empty INVNB_DATA_DIR=$$empty $(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks; \
+	  status=$$?; rm -rf "$$empty"; exit $$status
 
 clean:
 	rm -rf _build
