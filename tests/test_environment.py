@@ -1,0 +1,56 @@
+"""environment.yml (conda) stays equivalent to pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _environment() -> dict:
+    return yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
+def _pip_section(env: dict) -> list[str]:
+    sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(sections) == 1, "one pip section"
+    return sections[0]
+
+
+def _normalise(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower().replace("_", "-")
+
+
+def test_pip_list_is_pyprojects_dependencies_with_book_and_test_extras():
+    project = _pyproject()["project"]
+    extras = project["optional-dependencies"]
+    expected = [*project["dependencies"], *extras["book"], *extras["test"]]
+    pip = [r for r in _pip_section(_environment()) if not r.startswith("-e ")]
+    assert [_normalise(r) for r in pip] == [_normalise(r) for r in expected], (
+        "environment.yml's pip list differs from pyproject.toml's dependencies + [book] + [test]; "
+        "update environment.yml"
+    )
+
+
+def test_environment_installs_invnb_itself_with_the_same_extras_and_python():
+    env = _environment()
+    assert env["name"] == "invnb"
+    assert "pip" in env["dependencies"]
+    assert _pip_section(env)[-1] == "-e .[book,test]"
+    assert set(_pyproject()["project"]["optional-dependencies"]) == {"book", "test"}
+    python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    requires = _pyproject()["project"]["requires-python"]
+    assert python == ["python" + requires], (python, requires)
