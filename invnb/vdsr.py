@@ -5,6 +5,11 @@ after every convolution but the last, and predicts the *residual*: the
 super-resolved luminance is ``x + model(x)`` where ``x`` is the bicubic
 upscaling in [0, 1].
 
+Two sets of weights: the paper's (a download, :func:`download_vdsr_weights`)
+and an embedded one that ships in ``data/`` (:func:`load_embedded_vdsr`:
+pytorch-vdsr's trained weights, MIT licence, converted once to a plain state
+dict by ``scripts/convert_embedded_vdsr.py``).
+
 Checkpoints come from the internet and unpickling can run arbitrary code.
 The paper's plain state dict is read with ``torch.load(weights_only=True)``.
 A pytorch-vdsr checkpoint (a pickled ``{"epoch": ..., "model": vdsr.Net}``,
