@@ -10,13 +10,20 @@ parameter (set to ``--out``). Running the same command again with the same
 
 ``python -m invnb list`` shows the notebooks; ``python -m invnb params 01``
 shows one notebook's parameters with their defaults.
+
+Stopping a run (Ctrl-C, SIGTERM, SIGHUP) stops its Jupyter kernel at once
+(the kernel runs in its own session, so it would not get the signal itself);
+every item stored so far is kept, and the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -88,6 +95,76 @@ def notebook_parameters(path: Path) -> dict[str, dict]:
     return papermill.inspect_notebook(str(path))
 
 
+_KERNELS: list = []  # kernel managers started by this process (see _kernel_manager_class)
+
+
+def _kernel_manager_class():
+    """nbclient's default kernel manager, remembering each kernel it starts so that a stop can end it."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class TrackedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            _KERNELS.append(self)
+            return await super().start_kernel(**kw)
+
+    return TrackedKernelManager
+
+
+def stop_kernels(grace: float = 3.0) -> list[int]:
+    """End every kernel this process started: SIGTERM to its process group, SIGKILL after ``grace`` s.
+
+    Returns
+    -------
+    list of int
+        The process ids that were still running and were signalled.
+    """
+    procs = []
+    for km in list(_KERNELS):
+        prov = getattr(km, "provisioner", None)
+        proc = getattr(prov, "process", None)
+        if proc is None or proc.poll() is not None:
+            continue
+        pgid = getattr(prov, "pgid", None)
+        procs.append((proc, pgid))
+        _signal_kernel(proc, pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(p.poll() is None for p, _ in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for proc, pgid in procs:
+        if proc.poll() is None:
+            _signal_kernel(proc, pgid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        elif pgid:  # the kernel is gone; end anything it started in its group too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return [p.pid for p, _ in procs]
+
+
+def _signal_kernel(proc, pgid, signum) -> None:
+    try:
+        if pgid and hasattr(os, "killpg"):
+            os.killpg(pgid, signum)
+        else:
+            proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+class Stopped(BaseException):
+    """Raised in the CLI's main thread when a stop signal arrives (after the kernel is ended)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_stop_signal(signum, frame):
+    stop_kernels()
+    raise Stopped(signum)
+
+
 def run_notebook(
     notebook: str | Path,
     out: str | Path,
@@ -151,6 +228,7 @@ def run_notebook(
         log_output=log_output,
         kernel_name=kernel_name,
         execution_timeout=timeout,
+        kernel_manager_class=_kernel_manager_class(),
     )
     return dest
 
@@ -205,10 +283,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} = {info['default']}{help_}")
         else:
             params = dict(args.param)
-            dest = run_notebook(
-                args.notebook, args.out, params, progress=not args.no_progress,
-                log_output=args.log_output, kernel_name=args.kernel, timeout=args.timeout,
-            )
+            stop_signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
+            previous = {s: signal.signal(s, _on_stop_signal) for s in stop_signals}
+            try:
+                dest = run_notebook(
+                    args.notebook, args.out, params, progress=not args.no_progress,
+                    log_output=args.log_output, kernel_name=args.kernel, timeout=args.timeout,
+                )
+            except Stopped as stop:
+                for s, handler in previous.items():  # a second Ctrl-C now quits at once
+                    signal.signal(s, handler)
+                stop_kernels(grace=0.5)
+                name = signal.Signals(stop.signum).name
+                print(f"\nstopped by {name}: the kernel was ended; items finished so far are kept in "
+                      f"{args.out}; run the same command again to resume", file=sys.stderr)
+                return 128 + stop.signum
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
             print(f"executed notebook: {dest}")
             print(f"results in: {dest.parent}")
     except (FileNotFoundError, ValueError) as err:
@@ -224,4 +316,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status > 128:  # stopped by a signal: leave now, without waiting ~5 s for the zmq sockets of
+        sys.stdout.flush()  # the (already ended) kernel to linger out at interpreter exit
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

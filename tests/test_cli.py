@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,63 @@ def test_each_chapter_runs_with_non_default_parameters(chapter, tmp_path, test_d
     executed = nbformat.read(next(out.glob(f"{chapter}_*.ipynb")), as_version=4)
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
     assert check(out)
+
+
+def _slow_notebook(path):
+    """A notebook that stores one item every 0.4 s into a ResultStore and writes its pid."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("output_dir = '.'\nn_items = 200")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import os, time\nfrom pathlib import Path\nfrom invnb.runs import ResultStore, run_items\n"
+        "Path(output_dir, 'kernel.pid').write_text(str(os.getpid()))\n"
+        "def fn(key):\n    time.sleep(0.4)\n    return {'v': int(key[4:])}\n"
+        "run_items([f'item{i:03d}' for i in range(n_items)], fn, ResultStore(Path(output_dir) / 'items'), progress=False)\n"
+    )
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_cli_stops_its_kernel_and_keeps_stored_items(tmp_path, signum):
+    import time
+
+    nb, out = tmp_path / "slow.ipynb", tmp_path / "out"
+    _slow_notebook(nb)
+    proc = subprocess.Popen([sys.executable, "-m", "invnb", "run", str(nb), "--out", str(out), "--no-progress"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    items = out / "items"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(items.glob("*.npz"))) < 2:
+        time.sleep(0.05)
+    assert len(list(items.glob("*.npz"))) >= 2, "the kernel never started writing items"
+    kernel_pid = int((out / "kernel.pid").read_text())
+    t0 = time.time()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=20)
+    stop_s = time.time() - t0
+    assert proc.returncode == 128 + signum, err[-2000:]
+    assert "stopped by" in err and "resume" in err
+    print(f"stopped in {stop_s:.2f} s")
+    assert stop_s < 5, f"the CLI took {stop_s:.1f} s to stop"
+    assert not _alive(kernel_pid), "the kernel is still running after the CLI stopped"
+    stored = sorted(p.name for p in items.glob("*.npz"))
+    time.sleep(1.0)
+    assert sorted(p.name for p in items.glob("*.npz")) == stored  # nothing written after the stop
+    from invnb.runs import ResultStore
+
+    store = ResultStore(items)
+    assert store.keys() == [p[:-4] for p in stored]  # every stored item reads back whole
+    assert len(stored) < 200
