@@ -410,10 +410,11 @@ class LayerStack(nn.Module):
         """Raise ValueError/TypeError with a clear message unless ``x`` fits the model.
 
         Checks, without running the model (shapes are propagated on the
-        ``meta`` device): a floating tensor with the weights' dtype and device,
+        ``meta`` device): a floating tensor with the weights' dtype (the device
+        is not checked: `LayerwiseInverse.invert` moves the stack to the input's),
         the number of dimensions and channels the first layer takes, and a
         size every layer can process (e.g. not an 8x8 image for a network
-        that pools 32x). Cached per input shape/dtype/device.
+        that pools 32x). The size check is cached per ``(C, H, W)`` and dtype.
 
         Parameters
         ----------
@@ -423,20 +424,13 @@ class LayerStack(nn.Module):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"the input must be a torch.Tensor, got {type(x).__name__}")
         param = next(self.parameters(), None)
-        key = (tuple(x.shape), x.dtype, x.device)
-        if getattr(self, "_input_ok", None) == key:
-            return
+        key = (tuple(x.shape[1:]), x.dtype)
         if not x.is_floating_point():
             raise TypeError(f"the input must be a floating tensor, got dtype {x.dtype}; convert it with x.float()")
         if param is not None and x.dtype != param.dtype:
             raise TypeError(
                 f"the input is {x.dtype} but the model's weights are {param.dtype}; convert the input with "
                 f"x.to({param.dtype}) (or the model with model.to({x.dtype}) before building the inverse)"
-            )
-        if param is not None and x.device != param.device:
-            raise ValueError(
-                f"the input is on {x.device} but the model is on {param.device}; move one of them "
-                f"(x.to('{param.device}'))"
             )
         first = self.layers[0]
         if isinstance(first, nn.Conv2d):
@@ -452,6 +446,8 @@ class LayerStack(nn.Module):
                 )
         if x.shape[0] == 0:
             raise ValueError(f"the input batch is empty (shape {tuple(x.shape)})")
+        if getattr(self, "_input_ok", None) == key:
+            return  # this shape and dtype fitted before
         h = torch.empty((1, *x.shape[1:]), dtype=x.dtype, device="meta")
         for k, layer in enumerate(self.layers):
             params = {n: torch.empty_like(p, device="meta") for n, p in layer.named_parameters()}
