@@ -23,6 +23,7 @@ import ast
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -389,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             params = dict(args.param)
             stop_signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
+            if threading.current_thread() is not threading.main_thread():
+                stop_signals = []  # signal handlers can only be set in the main thread
             previous = {s: signal.signal(s, _on_stop_signal) for s in stop_signals}
             try:
                 dest = run_notebook(
