@@ -10,13 +10,21 @@ parameter (set to ``--out``). Running the same command again with the same
 
 ``python -m invnb list`` shows the notebooks; ``python -m invnb params 01``
 shows one notebook's parameters with their defaults.
+
+Stopping a run (Ctrl-C, SIGTERM, SIGHUP) stops its Jupyter kernel at once
+(the kernel runs in its own session, so it would not get the signal itself);
+every item stored so far is kept, and the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -27,6 +35,7 @@ examples:
   python -m invnb params 04
   python -m invnb run 04 --param n_images=6 --param mask_weights='[0.5, 2.0]' --out runs/explorer
   python -m invnb run notebooks/01_vgg_attribution.ipynb --param device=cuda --out runs/vgg16
+  python -m invnb run 01 --param start=1 --param end=50001 --out runs/x --dry-run
 
 Parameter values are Python literals (numbers, True/False/None, lists,
 quoted strings); anything that does not parse as one is passed as a string.
@@ -82,10 +91,172 @@ def find_notebook(spec: str, notebook_dir: Path = NOTEBOOK_DIR) -> Path:
 
 
 def notebook_parameters(path: Path) -> dict[str, dict]:
-    """The parameters of a notebook's ``parameters`` cell (papermill's inspection)."""
-    import papermill
+    """Every name the notebook's ``parameters`` cell assigns, with its default and comment.
 
-    return papermill.inspect_notebook(str(path))
+    Reads the cell's code with :mod:`ast`, so tuple assignments
+    (``start, end, stride = 1, 50001, 10``) give one entry per name (papermill's
+    own inspection skips them). Injected values are assigned after the cell, so
+    each of these names can be set with ``--param``.
+
+    Returns
+    -------
+    dict of str to dict
+        ``{name: {"name", "default" (source text), "help" (the line's comment)}}``,
+        in the cell's order; empty if no cell is tagged ``parameters``.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        return {}
+    source = cells[0].source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ValueError(f"{Path(path).name}: its parameters cell is not valid Python ({err})") from err
+    lines = source.splitlines()
+    out: dict[str, dict] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        end_line = lines[node.end_lineno - 1]
+        comment = end_line[node.end_col_offset:].strip()
+        help_ = comment[1:].strip() if comment.startswith("#") else ""
+        for target in targets:
+            if isinstance(target, ast.Name):
+                pairs = [(target, value)]
+            elif isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in target.elts):
+                values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts) else [None] * len(target.elts)
+                pairs = list(zip(target.elts, values))
+            else:
+                continue
+            for name_node, val in pairs:
+                default = ast.get_source_segment(source, val) if val is not None else "(unpacked)"
+                out[name_node.id] = {"name": name_node.id, "default": default, "help": help_}
+    return out
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError):
+        return _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
+
+
+def check_parameters(src: Path, params: dict) -> list[str]:
+    """Check ``params`` against the notebook's ``parameters`` cell.
+
+    Raises
+    ------
+    ValueError
+        The notebook has no parameters cell, or a name is not one of its parameters.
+
+    Returns
+    -------
+    list of str
+        Notes on values whose type differs from the default's (e.g. a string
+        where the default is a list); they do not stop a run.
+    """
+    known = notebook_parameters(src)
+    if not known:
+        raise ValueError(f"{src.name} has no cell tagged 'parameters'; papermill cannot inject values")
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for {src.name}; it takes: {', '.join(known)} "
+            f"(see `python -m invnb params {src.stem}`)"
+        )
+    notes = []
+    for name, value in params.items():
+        default = _literal(known[name]["default"])
+        if default is _NOT_LITERAL or default is None or value is None:
+            continue
+        kinds = [(bool,), (int, float), (str,), (list, tuple), (dict,)]
+        want = next((k for k in kinds if isinstance(default, k)), None)
+        if want is not None and not (isinstance(value, want) and (want != (int, float) or not isinstance(value, bool))):
+            notes.append(
+                f"{name}: the default is {known[name]['default']} ({type(default).__name__}), "
+                f"got {value!r} ({type(value).__name__})"
+            )
+    return notes
+
+
+_KERNELS: list = []  # kernel managers started by this process (see _kernel_manager_class)
+
+
+def _kernel_manager_class():
+    """nbclient's default kernel manager, remembering each kernel it starts so that a stop can end it."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class TrackedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            _KERNELS.append(self)
+            return await super().start_kernel(**kw)
+
+    return TrackedKernelManager
+
+
+def stop_kernels(grace: float = 3.0) -> list[int]:
+    """End every kernel this process started: SIGTERM to its process group, SIGKILL after ``grace`` s.
+
+    Returns
+    -------
+    list of int
+        The process ids that were still running and were signalled.
+    """
+    procs = []
+    for km in list(_KERNELS):
+        prov = getattr(km, "provisioner", None)
+        proc = getattr(prov, "process", None)
+        if proc is None or proc.poll() is not None:
+            continue
+        pgid = getattr(prov, "pgid", None)
+        procs.append((proc, pgid))
+        _signal_kernel(proc, pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(p.poll() is None for p, _ in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for proc, pgid in procs:
+        if proc.poll() is None:
+            _signal_kernel(proc, pgid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        elif pgid:  # the kernel is gone; end anything it started in its group too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return [p.pid for p, _ in procs]
+
+
+def _signal_kernel(proc, pgid, signum) -> None:
+    try:
+        if pgid and hasattr(os, "killpg"):
+            os.killpg(pgid, signum)
+        else:
+            proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+class Stopped(BaseException):
+    """Raised in the CLI's main thread when a stop signal arrives (after the kernel is ended)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_stop_signal(signum, frame):
+    stop_kernels()
+    raise Stopped(signum)
 
 
 def run_notebook(
@@ -130,15 +301,8 @@ def run_notebook(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     params = dict(parameters or {})
+    check_parameters(src, params)
     known = notebook_parameters(src)
-    if not known:
-        raise ValueError(f"{src.name} has no cell tagged 'parameters'; papermill cannot inject values")
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {unknown} for {src.name}; it takes: {', '.join(known)} "
-            f"(see `python -m invnb params {src.stem}`)"
-        )
     if "output_dir" in known:
         params.setdefault("output_dir", str(out))
     dest = out / src.name
@@ -151,6 +315,7 @@ def run_notebook(
         log_output=log_output,
         kernel_name=kernel_name,
         execution_timeout=timeout,
+        kernel_manager_class=_kernel_manager_class(),
     )
     return dest
 
@@ -184,6 +349,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="per-cell time limit")
     run.add_argument("--no-progress", action="store_true", help="hide papermill's per-cell progress bar")
     run.add_argument("--log-output", action="store_true", help="stream the notebook's output (its progress bars) to stderr")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the notebook and its parameters, print what would be injected, run nothing")
 
     sub.add_parser("list", help="list the book's notebooks", description="List the notebooks of the book.")
     params = sub.add_parser("params", help="show a notebook's parameters and defaults", description="Show a notebook's parameters.")
@@ -197,18 +364,51 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
-            for path in sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb")):
+            found = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+            if not found:
+                raise FileNotFoundError(
+                    f"no notebooks found in {NOTEBOOK_DIR} (invnb is installed without its repository?); "
+                    "pass the path to a .ipynb file to `run` and `params`"
+                )
+            for path in found:
                 print(path.stem)
         elif args.command == "params":
             for name, info in notebook_parameters(find_notebook(args.notebook)).items():
                 help_ = f"  # {info['help']}" if info.get("help") else ""
                 print(f"{name} = {info['default']}{help_}")
+        elif args.dry_run:
+            src = find_notebook(args.notebook)
+            params = dict(args.param)
+            notes = check_parameters(src, params)
+            if "output_dir" in notebook_parameters(src):
+                params.setdefault("output_dir", str(Path(args.out).resolve()))
+            print(f"dry run: {src.name} would run into {Path(args.out).resolve()} with")
+            for name, value in params.items():
+                print(f"  {name} = {value!r}")
+            for note in notes:
+                print(f"note: {note}")
         else:
             params = dict(args.param)
-            dest = run_notebook(
-                args.notebook, args.out, params, progress=not args.no_progress,
-                log_output=args.log_output, kernel_name=args.kernel, timeout=args.timeout,
-            )
+            stop_signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
+            if threading.current_thread() is not threading.main_thread():
+                stop_signals = []  # signal handlers can only be set in the main thread
+            previous = {s: signal.signal(s, _on_stop_signal) for s in stop_signals}
+            try:
+                dest = run_notebook(
+                    args.notebook, args.out, params, progress=not args.no_progress,
+                    log_output=args.log_output, kernel_name=args.kernel, timeout=args.timeout,
+                )
+            except Stopped as stop:
+                for s, handler in previous.items():  # a second Ctrl-C now quits at once
+                    signal.signal(s, handler)
+                stop_kernels(grace=0.5)
+                name = signal.Signals(stop.signum).name
+                print(f"\nstopped by {name}: the kernel was ended; items finished so far are kept in "
+                      f"{args.out}; run the same command again to resume", file=sys.stderr)
+                return 128 + stop.signum
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
             print(f"executed notebook: {dest}")
             print(f"results in: {dest.parent}")
     except (FileNotFoundError, ValueError) as err:
@@ -224,4 +424,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status > 128:  # stopped by a signal: leave now, without waiting ~5 s for the zmq sockets of
+        sys.stdout.flush()  # the (already ended) kernel to linger out at interpreter exit
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

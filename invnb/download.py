@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 __all__ = [
+    "require_torch_file",
     "ChecksumError",
     "DownloadError",
     "default_data_dir",
@@ -97,6 +98,28 @@ def sha256sum(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+_SIGNATURES = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+               b"BM": "a BMP image", b"%PDF": "a PDF", b"<": "an HTML/XML page", b"{": "a JSON file",
+               b"\x1f\x8b": "a gzip archive"}
+
+
+def require_torch_file(path: str | os.PathLike, expected: str = "a file written by torch.save") -> None:
+    """Raise ValueError naming ``path`` unless it starts like a ``torch.save`` file.
+
+    Checks the first bytes only: a zip archive (``torch.save`` since PyTorch 1.6)
+    or a pickle (older files). Says what the file looks like instead (a PNG,
+    an HTML error page, empty, ...) and what was ``expected``.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return
+    what = next((name for sig, name in _SIGNATURES.items() if head.startswith(sig)),
+                "empty" if not head else f"a file starting with {head!r}")
+    raise ValueError(f"{path} is not a PyTorch checkpoint (it is {what}); expected {expected}")
 
 
 def _check_sha256_arg(sha256: str | None) -> str | None:

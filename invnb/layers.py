@@ -6,17 +6,28 @@ Flatten, Dropout and Linear layers applied one after another. `LayerStack`
 builds that sequence from a torchvision VGG or any `nn.Sequential`-style
 model, folds BatchNorm into the convolution before it, and records every
 layer's input during a forward pass.
+
+Before building it, the model's ``forward`` is traced with `torch.fx`
+(symbolically, without running it) and refused unless it is a plain chain:
+each leaf layer called once, in registration order, on the previous one's
+output, with only flatten/reshape between them. Skip connections (ResNet),
+functional ops in ``forward`` (``torch.sigmoid``, ``F.relu``) and unsupported
+layer types are named in the error. A ``forward`` that cannot be traced
+(e.g. it branches on the input's shape, like VDSR's input check) is checked
+one submodule down instead; its top-level order is then only verified by
+running it (`LayerStack.check_matches`).
 """
 
 from __future__ import annotations
 
 import copy
+import operator
 from typing import Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["LayerStack", "UnsupportedLayerError", "fold_batchnorm", "SUPPORTED_LAYERS"]
+__all__ = ["LayerStack", "UnsupportedLayerError", "fold_batchnorm", "check_plain_chain", "SUPPORTED_LAYERS"]
 
 #: Leaf layer types the inverse knows how to invert (BatchNorm2d is folded away).
 SUPPORTED_LAYERS = (
@@ -35,7 +46,174 @@ SUPPORTED_LAYERS = (
 
 
 class UnsupportedLayerError(TypeError):
-    """A model contains a layer the layer-wise inverse cannot invert."""
+    """A model contains a layer the layer-wise inverse cannot invert, or is not a plain chain."""
+
+
+SUPPORTED_TEXT = (
+    "supported: a plain chain of Conv2d, Linear, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
+    "AdaptiveMaxPool2d, Flatten, Dropout, Identity and BatchNorm2d (right after a Conv2d) modules, "
+    "each called once, in the order they are registered, on the previous one's output, with only "
+    "torch.flatten / .view / .reshape before a Linear (like torchvision's VGG)"
+)
+
+# ops allowed between layers: they only flatten a feature map before a Linear, or read shapes
+_FLATTEN_FUNCS = {torch.flatten}
+_FLATTEN_METHODS = {"flatten", "view", "reshape", "contiguous"}
+_SHAPE_METHODS = {"size", "dim"}
+
+
+def _op_text(node) -> str:
+    if node.op == "call_method":
+        return f"tensor method .{node.target}()"
+    mod = getattr(node.target, "__module__", None) or ""
+    name = getattr(node.target, "__name__", str(node.target))
+    if node.target in (operator.add, operator.iadd):
+        return "addition (+)"
+    prefix = {"torch": "torch", "torch.nn.functional": "F", "_operator": "operator"}.get(mod, mod)
+    return f"{prefix}.{name}" if prefix else name
+
+
+def check_plain_chain(model: nn.Module, label: str | None = None) -> bool:
+    """Refuse a model whose ``forward`` is not a plain chain of supported layers (traced with torch.fx).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model (not run; only its ``forward`` code is traced symbolically).
+    label : str, optional
+        Name used in messages (default: the class name).
+
+    Returns
+    -------
+    bool
+        True when the whole ``forward`` was traced; False when it could not be
+        traced and its children were checked one level down instead.
+
+    Raises
+    ------
+    UnsupportedLayerError
+        Naming the cause: a skip connection, a functional op, a layer called
+        twice or out of order, or an unsupported layer type.
+    """
+    import torch.fx as fx
+
+    label = label or type(model).__name__
+    if not list(model.children()):
+        _check_leaf_type(label, model)
+        return True
+    try:
+        graph = fx.Tracer().trace(model)
+    except Exception:  # noqa: BLE001 - data-dependent control flow etc.: check one level down
+        children = list(model.named_children())
+        if not children:
+            _check_leaf_type(label, model)
+            return False
+        for name, child in children:
+            check_plain_chain(child, f"{label}.{name}" if label != type(model).__name__ else name)
+        return False
+    _check_graph(model, graph, label)
+    return True
+
+
+def _check_leaf_type(name: str, layer: nn.Module, where: str = "") -> None:
+    if not isinstance(layer, SUPPORTED_LAYERS):
+        raise UnsupportedLayerError(
+            f"{where}`{name}` is a {type(layer).__name__}, which the layer-wise inverse cannot invert; {SUPPORTED_TEXT}."
+        )
+
+
+def _check_graph(model: nn.Module, graph, label: str) -> None:
+    """Walk a traced graph; raise UnsupportedLayerError at the first node that breaks the chain."""
+    modules = dict(model.named_modules())
+    order = [name for name, _ in _leaves(model)]
+    where = f"{label}: " if label else ""
+    current = None  # the node whose output is the chain's current tensor
+    called: list[str] = []
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise UnsupportedLayerError(
+            f"{where}forward takes {len(placeholders)} inputs; the layer-wise inverse needs one input tensor; "
+            f"{SUPPORTED_TEXT}."
+        )
+
+    def tensor_users(node):
+        return [u for u in node.users if not (u.op == "call_method" and u.target in _SHAPE_METHODS)
+                and not (u.op == "call_function" and u.target is getattr)]
+
+    def describe(node):
+        return f"`{node.target}`" if node.op == "call_module" else _op_text(node)
+
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            current = node
+        elif node.op == "call_module":
+            layer = modules[node.target]
+            _check_leaf_type(node.target, layer, where)
+            if node.args[:1] != (current,):
+                raise UnsupportedLayerError(
+                    f"{where}`{node.target}` is not applied to the previous layer's output; {SUPPORTED_TEXT}."
+                )
+            if node.target in called:
+                raise UnsupportedLayerError(
+                    f"{where}`{node.target}` ({type(layer).__name__}) is called more than once in forward "
+                    f"(the layer stack would apply it once); {SUPPORTED_TEXT}."
+                )
+            called.append(node.target)
+            current = node
+        elif node.op == "call_function" or node.op == "call_method":
+            if node.op == "call_method" and node.target in _SHAPE_METHODS:
+                continue
+            if node.op == "call_function" and (
+                node.target is getattr or (node.target is operator.getitem and node.args[0] is not current)
+            ):
+                continue  # shape arithmetic (x.shape[0], x.size(0)) off the chain
+            is_flatten = (node.op == "call_function" and node.target in _FLATTEN_FUNCS) or (
+                node.op == "call_method" and node.target in _FLATTEN_METHODS
+            )
+            if not is_flatten:
+                uses_chain = current in node.all_input_nodes
+                raise UnsupportedLayerError(
+                    f"{where}functional op {_op_text(node)} in forward"
+                    + (f" (applied to the output of {describe(current)})" if uses_chain else "")
+                    + f": the layer stack only sees modules, so it would skip this op; {SUPPORTED_TEXT}."
+                )
+            if node.args[:1] != (current,):
+                raise UnsupportedLayerError(
+                    f"{where}{_op_text(node)} is not applied to the previous layer's output; {SUPPORTED_TEXT}."
+                )
+            current = node
+        elif node.op == "get_attr":
+            raise UnsupportedLayerError(
+                f"{where}forward reads the tensor `{node.target}` directly (not through a layer); {SUPPORTED_TEXT}."
+            )
+        elif node.op == "output":
+            if node.args[0] is not current:
+                raise UnsupportedLayerError(
+                    f"{where}forward does not return the last layer's output; {SUPPORTED_TEXT}."
+                )
+            continue
+        users = tensor_users(current)
+        if len(users) > 1:
+            names = " and ".join(describe(u) for u in users)
+            adds = [u for u in users if u.op == "call_function" and u.target in (operator.add, operator.iadd, torch.add, torch.cat)]
+            why = " (a skip connection)" if adds else " (the chain branches)"
+            raise UnsupportedLayerError(
+                f"{where}the output of {describe(current)} is used by {names}{why}; "
+                f"the layer-wise inverse needs a plain chain without skip connections; {SUPPORTED_TEXT}."
+            )
+    skipped = [name for name in order if name not in called and not isinstance(modules[name], nn.Identity)]
+    if skipped:
+        raise UnsupportedLayerError(
+            f"{where}layer(s) {', '.join(f'`{n}`' for n in skipped)} are registered but never called in "
+            f"forward (the layer stack would apply them); {SUPPORTED_TEXT}."
+        )
+    registered = [n for n in order if n in called]
+    if registered != called:
+        first = next(i for i, (a, b) in enumerate(zip(registered, called)) if a != b)
+        raise UnsupportedLayerError(
+            f"{where}forward calls `{called[first]}` where the registration order has `{registered[first]}`: "
+            f"layers are not applied in the order they are registered; {SUPPORTED_TEXT}."
+        )
 
 
 def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -103,12 +281,17 @@ class LayerStack(nn.Module):
     names : list of str
         Qualified name of each layer in the original model (``"features.0"``);
         inserted flattens are named ``"<flatten>"`` and folded convs keep the conv's name.
+    traced : bool
+        True when the model's whole ``forward`` was traced and checked to be a
+        plain chain; False when it could not be traced (its children were
+        checked instead), so only `check_matches` can confirm the top-level order.
 
     Raises
     ------
     UnsupportedLayerError
-        If a leaf layer's type cannot be inverted; the message names the layer and
-        its position.
+        If the model is not a plain chain (skip connection, functional op in
+        ``forward``, a layer called twice or out of order) or a leaf layer's type
+        cannot be inverted; the message names the cause.
 
     Examples
     --------
@@ -119,6 +302,7 @@ class LayerStack(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
+        self.traced = check_plain_chain(model)
         leaves = list(_leaves(model))
         layers: list[nn.Module] = []
         names: list[str] = []
@@ -202,7 +386,13 @@ class LayerStack(nn.Module):
         try:
             with torch.no_grad():
                 ref = model(x)
-                out = self(x)
+                try:
+                    out = self(x)
+                except RuntimeError as exc:  # the flattened stack cannot even run: not a plain chain
+                    raise ValueError(
+                        f"{type(model).__name__}'s forward pass is not the plain sequence of its layers: "
+                        f"applied one after another, they fail ({exc}). {SUPPORTED_TEXT}."
+                    ) from exc
         finally:
             model.train(was_training)
         if ref.shape != out.shape or not torch.allclose(
@@ -214,6 +404,96 @@ class LayerStack(nn.Module):
                 "feed-forward stack of Conv2d/ReLU/pooling/Flatten/Dropout/Linear layers applied "
                 "in registration order, like torchvision's VGG."
             )
+
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError/TypeError with a clear message unless ``x`` fits the model.
+
+        Checks, without running the model (shapes are propagated on the
+        ``meta`` device): a floating tensor with the weights' dtype (the device
+        is not checked: `LayerwiseInverse.invert` moves the stack to the input's),
+        the number of dimensions and channels the first layer takes, and a
+        size every layer can process (e.g. not an 8x8 image for a network
+        that pools 32x). The size check is cached per ``(C, H, W)`` and dtype.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The batch to invert, ``(N, C, H, W)`` for a convolutional model.
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"the input must be a torch.Tensor, got {type(x).__name__}")
+        param = next(self.parameters(), None)
+        key = (tuple(x.shape[1:]), x.dtype)
+        if not x.is_floating_point():
+            raise TypeError(f"the input must be a floating tensor, got dtype {x.dtype}; convert it with x.float()")
+        if param is not None and x.dtype != param.dtype:
+            raise TypeError(
+                f"the input is {x.dtype} but the model's weights are {param.dtype}; convert the input with "
+                f"x.to({param.dtype}) (or the model with model.to({x.dtype}) before building the inverse)"
+            )
+        first = self.layers[0]
+        if isinstance(first, nn.Conv2d):
+            if x.ndim != 4:
+                raise ValueError(
+                    f"the model starts with a Conv2d and takes (N, C, H, W) batches; got shape {tuple(x.shape)}"
+                    + (" (add a batch dimension with x.unsqueeze(0))" if x.ndim == 3 else "")
+                )
+            if x.shape[1] != first.in_channels:
+                raise ValueError(
+                    f"the model takes {first.in_channels}-channel images (layer `{self.names[0]}`: {first}); "
+                    f"the input has {x.shape[1]} channels (shape {tuple(x.shape)})"
+                )
+        if x.shape[0] == 0:
+            raise ValueError(f"the input batch is empty (shape {tuple(x.shape)})")
+        if getattr(self, "_input_ok", None) == key:
+            return  # this shape and dtype fitted before
+        h = torch.empty((1, *x.shape[1:]), dtype=x.dtype, device="meta")
+        for k, layer in enumerate(self.layers):
+            params = {n: torch.empty_like(p, device="meta") for n, p in layer.named_parameters()}
+            try:
+                h = torch.func.functional_call(layer, params, (h,))
+            except RuntimeError as exc:
+                size = "x".join(str(d) for d in x.shape[2:])
+                raise ValueError(
+                    f"an input of shape {tuple(x.shape)} does not fit the model: layer {k} (`{self.names[k]}`: "
+                    f"{type(layer).__name__}) cannot take its input of shape {tuple(h.shape)} ({exc}). "
+                    + (f"The image ({size}) is too small or of the wrong size for this model; "
+                       f"{self.min_size_text(x)}" if x.ndim == 4 else "")
+                ) from exc
+            if h.numel() == 0:
+                raise ValueError(
+                    f"an input of shape {tuple(x.shape)} is too small for the model: layer {k} "
+                    f"(`{self.names[k]}`: {type(layer).__name__}) outputs an empty tensor {tuple(h.shape)}; "
+                    f"{self.min_size_text(x)}"
+                )
+        self._input_ok = key
+
+    def _fits(self, shape: tuple, dtype: torch.dtype) -> bool:
+        h = torch.empty(shape, dtype=dtype, device="meta")
+        try:
+            for layer in self.layers:
+                params = {n: torch.empty_like(p, device="meta") for n, p in layer.named_parameters()}
+                h = torch.func.functional_call(layer, params, (h,))
+                if h.numel() == 0:
+                    return False
+        except RuntimeError:
+            return False
+        return True
+
+    def min_size_text(self, x: torch.Tensor) -> str:
+        """Say which square sizes (up to 1024) the model takes, for error messages."""
+        c = x.shape[1]
+        ok = [s for s in (1, 2, 4, 8, 16, 32, 64, 128, 224, 256, 512, 1024)
+              if self._fits((1, c, s, s), x.dtype)]
+        if not ok:
+            return "no square size up to 1024x1024 fits it"
+        lo = max([s for s in (1, 2, 4, 8, 16, 32, 64, 128, 224, 256, 512, 1024) if s < ok[0]], default=0)
+        while lo + 1 < ok[0] and self._fits((1, c, ok[0] - 1, ok[0] - 1), x.dtype):  # refine downwards
+            ok[0] -= 1
+        fixed = len(ok) == 1 or not self._fits((1, c, ok[0] + 1, ok[0] + 1), x.dtype)
+        return (f"it takes exactly {ok[0]}x{ok[0]} inputs" if fixed
+                else f"it needs inputs of at least {ok[0]}x{ok[0]}")
 
 
 def _needs_flatten(layers: list[nn.Module]) -> bool:

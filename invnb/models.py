@@ -396,6 +396,9 @@ def _hub_file(enum) -> Path:
 
 
 def _load_state_dict(path: Path, device) -> dict:
+    from .download import require_torch_file
+
+    require_torch_file(path, "a state dict written by torch.save(model.state_dict(), path)")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # pickle errors, truncated files, ...

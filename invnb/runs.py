@@ -8,6 +8,10 @@ same store skips every finished item and computes only the rest.
 Each item is one ``.npz`` file named after its key, written atomically
 (to a temporary file first, then renamed), so a run killed in the middle of a
 write never leaves a half-written item that would later be read as finished.
+Each item also carries a SHA-256 of its content, checked whenever it is
+reused: an item damaged later (truncated, emptied, a flipped bit) is reported
+by key and path, moved aside to ``<key>.npz.corrupt`` and recomputed, so a
+rerun always completes.
 
 Examples
 --------
@@ -26,17 +30,63 @@ import numbers
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["Record", "ResultStore", "RunResult", "code_fingerprint", "config_hash", "run_items"]
+__all__ = [
+    "CorruptItemError",
+    "CorruptItemWarning",
+    "Record",
+    "ResultStore",
+    "RunResult",
+    "code_fingerprint",
+    "config_hash",
+    "run_items",
+]
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 _SCALARS_ENTRY = "__scalars__.json"
+_DIGEST_ENTRY = "__sha256__"
 _CONFIG_FILE = "config.json"
+_CORRUPT_SUFFIX = ".corrupt"
+
+
+class CorruptItemError(ValueError):
+    """A stored item cannot be read back or fails its checksum.
+
+    Attributes
+    ----------
+    key : str
+        The item's key.
+    path : pathlib.Path
+        Its file.
+    """
+
+    def __init__(self, key: str, path: Path, cause: str):
+        super().__init__(
+            f"stored item {key!r} at {path} is broken ({cause}); "
+            "run_items and ResultStore.done move it aside and recompute it"
+        )
+        self.key, self.path, self.cause = key, path, cause
+
+
+class CorruptItemWarning(UserWarning):
+    """A broken stored item was moved aside and will be recomputed."""
+
+
+def _content_digest(arrays: Mapping[str, np.ndarray], scalars_json: bytes) -> str:
+    """SHA-256 (hex) of an item's arrays (name, dtype, shape, bytes) and scalars."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
+        digest.update(arr.tobytes())
+    digest.update(b"scalars\0" + scalars_json)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -128,11 +178,23 @@ class ResultStore:
     def __init__(self, directory: str | os.PathLike, config: Mapping[str, Any] | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._verified: dict[str, tuple] = {}  # key -> file signature when last verified
         self.config = None if config is None else json.loads(json.dumps(dict(config), sort_keys=True))
         if self.config is not None:
             path = self.directory / _CONFIG_FILE
+            stored = None
             if path.exists():
-                stored = json.loads(path.read_text())
+                try:
+                    stored = json.loads(path.read_text())
+                except (ValueError, UnicodeDecodeError) as exc:
+                    if self.directory.name != config_hash(self.config):
+                        raise ValueError(
+                            f"the store's config file {path} is unreadable ({exc}); cannot tell "
+                            "which run its items belong to: delete the folder or that file"
+                        ) from exc
+                    # the folder's name is this config's hash, so its items are this config's
+                    self._quarantine(CorruptItemError(_CONFIG_FILE, path, f"{type(exc).__name__}: {exc}"))
+            if stored is not None:
                 if stored != self.config:
                     raise ValueError(
                         f"the store {self.directory} holds results of another run config:\n"
@@ -181,12 +243,64 @@ class ResultStore:
             raise
 
     def done(self, key: str) -> bool:
-        """Whether ``key`` is finished (its file exists)."""
-        return self._path(key).exists()
+        """Whether ``key`` is finished: its file exists and passes its checksum.
+
+        A broken item is reported (:class:`CorruptItemWarning`, naming key and
+        path), moved aside to ``<key>.npz.corrupt`` and counted as not done, so
+        it is recomputed. An item verified once is not read again until its
+        file changes (size, mtime or inode).
+        """
+        path = self._path(key)
+        sig = self._verified.get(key)
+        if sig is not None and sig == _signature(path):
+            return True
+        return self.get(key) is not None
+
+    def get(self, key: str) -> Record | None:
+        """The verified item ``key``, or None if it is missing or was broken (then moved aside)."""
+        path = self._path(key)
+        sig = _signature(path)
+        if sig is None:
+            return None
+        try:
+            record = self._read(key, path)
+        except CorruptItemError as err:
+            self._quarantine(err)
+            return None
+        self._verified[key] = sig
+        return record
+
+    def _quarantine(self, err: CorruptItemError) -> Path:
+        """Move a broken item aside (``<key>.npz.corrupt``, numbered if taken) and warn."""
+        dest = err.path.with_name(err.path.name + _CORRUPT_SUFFIX)
+        n = 1
+        while dest.exists():
+            dest = err.path.with_name(f"{err.path.name}{_CORRUPT_SUFFIX}.{n}")
+            n += 1
+        try:
+            os.replace(err.path, dest)
+            where = f"moved it to {dest}"
+        except FileNotFoundError:  # another process moved or replaced it first
+            where = "it was already moved"
+        self._verified.pop(err.key, None)
+        warnings.warn(
+            f"result store: item {err.key!r} at {err.path} is broken ({err.cause}); "
+            f"{where}; it will be recomputed",
+            CorruptItemWarning,
+            stacklevel=3,
+        )
+        return dest
 
     def keys(self) -> list[str]:
-        """Sorted keys of all finished items."""
-        return sorted(p.stem for p in self.directory.glob("*.npz"))
+        """Sorted keys of all finished items (broken ones are moved aside, see :meth:`done`)."""
+        out = []
+        for p in sorted(self.directory.glob("*.npz")):
+            key = p.stem
+            if self._verified.get(key) is not None and self._verified[key] == _signature(p):
+                out.append(key)
+            elif self.get(key) is not None:
+                out.append(key)
+        return out
 
     def save(
         self,
@@ -215,11 +329,21 @@ class ResultStore:
         scalars = {str(k): _to_scalar(k, v) for k, v in (scalars or {}).items()}
         if _SCALARS_ENTRY in arrays:
             raise ValueError(f"{_SCALARS_ENTRY!r} is reserved; rename that array")
+        if _DIGEST_ENTRY in arrays:
+            raise ValueError(f"{_DIGEST_ENTRY!r} is reserved; rename that array")
+        scalars_json = json.dumps(scalars).encode()
+        digest = _content_digest(arrays, scalars_json)
         buf = io.BytesIO()
         np.savez_compressed(
-            buf, **arrays, **{_SCALARS_ENTRY: np.frombuffer(json.dumps(scalars).encode(), dtype=np.uint8)}
+            buf,
+            **arrays,
+            **{
+                _SCALARS_ENTRY: np.frombuffer(scalars_json, dtype=np.uint8),
+                _DIGEST_ENTRY: np.frombuffer(digest.encode(), dtype=np.uint8),
+            },
         )
         self._write_atomic(path, buf.getvalue())
+        self._verified[key] = _signature(path)
         return Record(key, arrays, scalars)
 
     def load(self, key: str) -> Record:
@@ -229,18 +353,56 @@ class ResultStore:
         ------
         KeyError
             If ``key`` is not finished.
+        CorruptItemError
+            If its file is unreadable or fails its checksum (the file is left
+            in place; :meth:`done`, :meth:`get` and :func:`run_items` move it
+            aside and recompute).
         """
         path = self._path(key)
         if not path.exists():
             raise KeyError(f"{key!r} is not in the store {self.directory}; check store.done(key) first")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k != _SCALARS_ENTRY}
-            scalars = json.loads(data[_SCALARS_ENTRY].tobytes().decode()) if _SCALARS_ENTRY in data.files else {}
-        return Record(key, arrays, scalars)
+        return self._read(key, path)
+
+    def _read(self, key: str, path: Path) -> Record:
+        """Read every entry of ``path`` and check its checksum; CorruptItemError if anything fails."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                entries = {k: data[k] for k in data.files}  # zipfile checks each entry's CRC-32
+        except FileNotFoundError:
+            raise KeyError(f"{key!r} is not in the store {self.directory}") from None
+        except Exception as exc:  # zipfile.BadZipFile and anything else a damaged file raises
+            raise CorruptItemError(key, path, f"{type(exc).__name__}: {exc}") from exc
+        raw_scalars = entries.pop(_SCALARS_ENTRY, None)
+        raw_digest = entries.pop(_DIGEST_ENTRY, None)
+        try:
+            scalars_json = b"{}" if raw_scalars is None else raw_scalars.tobytes()
+            scalars = json.loads(scalars_json.decode())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CorruptItemError(key, path, f"unreadable scalars: {exc}") from exc
+        if raw_digest is None:
+            if raw_scalars is None:
+                raise CorruptItemError(key, path, "no scalars entry and no checksum: not an item file")
+            # an item written before checksums existed: the zip CRCs above are its only check
+        else:
+            expected = raw_digest.tobytes().decode("ascii", errors="replace")
+            if _content_digest(entries, scalars_json) != expected:
+                raise CorruptItemError(key, path, "content does not match its stored SHA-256")
+        if not isinstance(scalars, dict):
+            raise CorruptItemError(key, path, "scalars entry is not a JSON object")
+        return Record(key, entries, scalars)
 
     def scalars_table(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Scalars of the given (default: all finished) items, one dict per item with its ``key``."""
         return [{"key": k, **self.load(k).scalars} for k in (self.keys() if keys is None else keys)]
+
+
+def _signature(path: Path) -> tuple | None:
+    """(size, mtime_ns, inode) of a file, or None if it does not exist."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -293,7 +455,9 @@ def run_items(
     """Compute ``fn(key)`` for every key not yet in ``store``; load the others.
 
     Each result is saved as soon as it is computed, so an interrupted call
-    loses at most the item in progress; calling again resumes.
+    loses at most the item in progress; calling again resumes. A stored item
+    that fails its checksum is reported (:class:`CorruptItemWarning`), moved
+    aside and recomputed.
 
     Parameters
     ----------
@@ -330,8 +494,9 @@ def run_items(
     records, computed, reused = [], [], []
     bar = tqdm(keys, desc=desc, disable=not progress)
     for key in bar:
-        if store.done(key):
-            records.append(store.load(key))
+        record = store.get(key)  # verified, or None (a broken item is moved aside first)
+        if record is not None:
+            records.append(record)
             reused.append(key)
             continue
         arrays, scalars = _split_output(key, fn(key))

@@ -367,15 +367,46 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     ----------
     path : str or os.PathLike
         Any format Pillow reads (bmp, png, jpg, ...). Grey images are
-        replicated to three channels, alpha is dropped.
+        replicated to three channels, alpha is dropped. 16-bit images
+        (e.g. 16-bit grey PNG) are scaled to 0..255 (``round(v * 255 / 65535)``).
 
     Returns
     -------
     numpy.ndarray
         ``(H, W, 3)`` uint8.
+
+    Raises
+    ------
+    ValueError
+        The file is not an image Pillow can read, or its pixels have no known
+        range (floating-point or 32-bit images); the message names the file.
     """
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    from PIL import UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode.startswith("I;16") or mode == "I":
+                arr = np.asarray(im).astype(np.int64)
+                if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+                    raise ValueError(
+                        f"{path} is a 32-bit integer image (values {arr.min()}..{arr.max()}); "
+                        "only 8- and 16-bit images are supported"
+                    )
+                grey = np.round(arr * (255.0 / 65535.0)).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
+            if mode == "F":
+                raise ValueError(
+                    f"{path} is a floating-point image (mode F) with no known value range; "
+                    "save it as 8- or 16-bit"
+                )
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:  # Pillow's errors for bad files
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable image ({type(err).__name__}: {err})") from err
 
 
 def load_sr_mat(path: str | os.PathLike, scale: int | None = None) -> SRSample:
@@ -512,6 +543,7 @@ def load_sr_folder(
     scale: int,
     cumulative_crop: bool = False,
     limit: int | None = None,
+    on_error: str = "warn",
 ) -> list[SRSample]:
     """Load every high-resolution image of a folder as an :class:`SRSample`.
 
@@ -524,16 +556,39 @@ def load_sr_folder(
     cumulative_crop : bool, default False
         See :func:`make_sr_sample`.
     limit : int, optional
-        Only the first ``limit`` images (sorted by name).
+        Only the first ``limit`` usable images (sorted by name).
+    on_error : {"warn", "raise"}, default "warn"
+        What to do with an image that cannot be used (unreadable, or too
+        small for ``scale``): skip it with a warning naming the file, or raise.
 
     Returns
     -------
     list of SRSample
+
+    Raises
+    ------
+    ValueError
+        ``on_error="raise"`` and an image is unusable, or no image is usable.
     """
-    paths = hr_image_paths(folder, scale)[:limit]
-    return [
-        make_sr_sample(read_image(p), scale, cumulative_crop=cumulative_crop, name=p.stem) for p in paths
-    ]
+    import warnings
+
+    if on_error not in ("warn", "raise"):
+        raise ValueError(f"on_error must be 'warn' or 'raise', got {on_error!r}")
+    scale = _check_scale(scale)
+    samples, skipped = [], []
+    for p in hr_image_paths(folder, scale):
+        if limit is not None and len(samples) >= limit:
+            break
+        try:
+            samples.append(make_sr_sample(read_image(p), scale, cumulative_crop=cumulative_crop, name=p.stem))
+        except ValueError as err:
+            if on_error == "raise":
+                raise ValueError(f"{p}: {err}") from err
+            skipped.append(p)
+            warnings.warn(f"skipped {p}: {err}", stacklevel=2)
+    if not samples and skipped:
+        raise ValueError(f"no usable image in {folder} at scale {scale}; skipped {[q.name for q in skipped]}")
+    return samples
 
 
 # --------------------------------------------------------------------------
@@ -707,14 +762,62 @@ _SET5_SHA256 = {
     "woman_GT.bmp": "2ab3c594c057d80c2f339c9be0bf6fb81487ce650562b60c2ad8cd816d509f56",
 }
 _HF = "https://huggingface.co/datasets/eugenesiow/{0}/resolve/{1}/data/{0}_HR.tar.gz"
+# Set14: the HR images of jbhuang0604/SelfExSR at a pinned commit, one folder per scale (each
+# modcropped for its scale). SHA-256 computed from the blobs of that commit (git snapshot).
+_SELFEXSR = "https://raw.githubusercontent.com/jbhuang0604/SelfExSR/8f6dd8c1d20cb7e8792a7177b4f6fd677633f598/data/Set14/"
+_SET14_SHA256 = {
+    "image_SRF_2/img_001_SRF_2_HR.png": "d60c263b88e82f70dccb0112c8e1e5f66ca8be6581d88ceabb353fe4c88feada",
+    "image_SRF_2/img_002_SRF_2_HR.png": "282a29a2d82defbda925c01875b765c4c5c33f85f2f5655400a771eb7241d247",
+    "image_SRF_2/img_003_SRF_2_HR.png": "ecf4c67660202decfbabf5898ef56a2cd1a88393d48dfc9208d4467ac9a76713",
+    "image_SRF_2/img_004_SRF_2_HR.png": "04ae5ef38fc38ec1db20df2842c07226d7684da312fd3bd4cd0bd0401d9f62b0",
+    "image_SRF_2/img_005_SRF_2_HR.png": "ca96cdc294c81b1810dab4ba73c3675049cfd127d090a4719ff21f6a9d96b4bd",
+    "image_SRF_2/img_006_SRF_2_HR.png": "bd3710be9a2d9efdfa254ac2282dd7eaec0079d7bcd43fcb256517afebbfee58",
+    "image_SRF_2/img_007_SRF_2_HR.png": "d72e12d6eb8144ad2420fe91af19bcb51256ac17b8221fa1c8f89f2a3d6b50c0",
+    "image_SRF_2/img_008_SRF_2_HR.png": "c49e96409094b390704ec1eeab85a0f1c7660249ca8826ffe468c046758e3ab9",
+    "image_SRF_2/img_009_SRF_2_HR.png": "469af940770cb99f92abc82a597388fe07b5eaf7a557c9e20c0094efc2870e01",
+    "image_SRF_2/img_010_SRF_2_HR.png": "e62db478accc42370e463ac95f93e691debe751196f5927494cce1bae22df754",
+    "image_SRF_2/img_011_SRF_2_HR.png": "44509e5c39eb0a0af5b0cf887ee53194a1f6830d125cff763275e13544ed4614",
+    "image_SRF_2/img_012_SRF_2_HR.png": "f727b04ddea2c2ae07784ee9e9dd9db5c6035121d93de933eac3a9a8ad33a0a7",
+    "image_SRF_2/img_013_SRF_2_HR.png": "2743edf18619b152bcff0da9383110b4257531a096369a8dcf7e879e43c1e03e",
+    "image_SRF_2/img_014_SRF_2_HR.png": "6795235d3a79bbb80f951b199752d2e64882f649c86efe3d94695020f425c11d",
+    "image_SRF_3/img_001_SRF_3_HR.png": "b1ffcafc291c8e398c7eea50a8ecbbc4b1a2f526e08431ed6a51d0780ec87197",
+    "image_SRF_3/img_002_SRF_3_HR.png": "f08f171318a2697e0c3be22333d885de5c0dc23e50e3d632b18b71fd8e8a97a2",
+    "image_SRF_3/img_003_SRF_3_HR.png": "6a765eb61fbe8e88aca5c2a824a2816caf76589ba864d8ba59e8969046f21e9d",
+    "image_SRF_3/img_004_SRF_3_HR.png": "abc1b564cf58d3e1753c80bca40012e8d7f96c72703b09334249f9980666a641",
+    "image_SRF_3/img_005_SRF_3_HR.png": "11dc4836d06e5fe66e15f0e407d5127237e20aa7e1c064dc57cf8cf89879e0f1",
+    "image_SRF_3/img_006_SRF_3_HR.png": "ea1a1eba9a39b8fbfd160f3e872f9cb54f9c4049fc516cdd346672cb94fa4ecb",
+    "image_SRF_3/img_007_SRF_3_HR.png": "da3510cb805ee408c3f33022585cf8b0883eec8c77799f6350af9720572811e5",
+    "image_SRF_3/img_008_SRF_3_HR.png": "84660d355b26da3a5b30154c367d65e385b4b12955c0f79c8ef6861863766871",
+    "image_SRF_3/img_009_SRF_3_HR.png": "d95cd9ece7e5e964e4a992869dd009623c4ea3381c5c9283359820d474e0f3cb",
+    "image_SRF_3/img_010_SRF_3_HR.png": "3e46034f1cc73f0b5a9c1b65f80aa88015d5e223715c09f9898be3393ddc4787",
+    "image_SRF_3/img_011_SRF_3_HR.png": "f730c76a038edafd69271cf859708b31e2f5cd92a595a67037178677f62c1073",
+    "image_SRF_3/img_012_SRF_3_HR.png": "fe27e9554b576dd128b2aab739ff8269fdb7bb2b4be8f79e437d300b7a2e015c",
+    "image_SRF_3/img_013_SRF_3_HR.png": "803ad6753b4b7dde906b00cedefe85471dea2cb7f056a34af5c137c7ad9d9ae1",
+    "image_SRF_3/img_014_SRF_3_HR.png": "b7ec9cdcd5fa35761efafefdfe3a753e1eaa707e76cab111cc80234ec0c2375c",
+    "image_SRF_4/img_001_SRF_4_HR.png": "457712bbc26ecc5cf27a05676bfa87ffc961072e1528bd91d5d682114d48da0d",
+    "image_SRF_4/img_002_SRF_4_HR.png": "40a708d97eaa92dc50c2f6f75f311be9e19ab929461326b09ab762932d55ff44",
+    "image_SRF_4/img_003_SRF_4_HR.png": "43c69e440a72615c1950247be2d328b61e3e26416e73279b74a93392c6e7c689",
+    "image_SRF_4/img_004_SRF_4_HR.png": "4cfc2896b758d7003df528bd844791e2a65b97b21fa22609831b291e91d53986",
+    "image_SRF_4/img_005_SRF_4_HR.png": "5bf09299d1aa23249ae02e6537753f55185332c66f2fcbe93bcc0980de568c94",
+    "image_SRF_4/img_006_SRF_4_HR.png": "3e5dfb51996f2f40549c91250572c41534a7f2e1b6d7bd2c2f340ff217f7b8d6",
+    "image_SRF_4/img_007_SRF_4_HR.png": "40860b285980c1496bc4d5895d31f6fdab3fe437978b241d4d00571e0222b5b4",
+    "image_SRF_4/img_008_SRF_4_HR.png": "d5e2489c2f0255cb37c331da240b46e7bca03b4c1de26347e4d5c648a90f04bc",
+    "image_SRF_4/img_009_SRF_4_HR.png": "3125a99a492f32b2463b2f13f70c59ebf471cba795985a3cf5758a14f8253f1e",
+    "image_SRF_4/img_010_SRF_4_HR.png": "d677c11654040dc29148d2b89ccb5d583e32a059ecd52e64d4c4d67ce81476ba",
+    "image_SRF_4/img_011_SRF_4_HR.png": "3bc8541d0ce9699f2770fe02702862959d62374d484d661aa4911c1c2a1a70ef",
+    "image_SRF_4/img_012_SRF_4_HR.png": "c40805a5ba47d0da5f480858faa078eb8ba28c4e704ce9f6c3f32338a7fb5b63",
+    "image_SRF_4/img_013_SRF_4_HR.png": "550a70ae67b871aabb9538ee832f2a2c59b5d39745670859556542ce62c8c042",
+    "image_SRF_4/img_014_SRF_4_HR.png": "501f3e84fd699fc0fb47a425b19e7b5e0207107fe242d03627d4781cd8a26282",
+}
 
 #: Public origins of the SR benchmark sets. Set5: the five ground-truth BMPs
 #: of pytorch-vdsr at a pinned commit (checksums computed from those files).
 #: BSDS100: the HR archive of the ``eugenesiow/BSD100`` Hugging Face data set
 #: (checksum as published by the host's LFS record, not re-computed here).
-#: Set14 and Urban100: ``eugenesiow`` HR archives whose checksums we could
-#: not obtain offline (``allow_unverified=True`` needed; the digest is then
-#: printed so that it can be pinned). The paper's own MAT archives are on
+#: Set14: the HR PNGs of jbhuang0604/SelfExSR at a pinned commit (checksums
+#: computed from that commit's blobs). Urban100: the ``eugenesiow`` HR archive
+#: whose checksum we could not obtain offline (``allow_unverified=True``
+#: needed; the digest is then printed so that it can be pinned). The paper's own MAT archives are on
 #: Google Drive (ids in its ``get_data.py``) and need a browser-style
 #: confirmation; :func:`load_sr_mat` reads them once fetched by hand.
 SR_DATASETS: dict[str, SRDataset] = {
@@ -726,9 +829,9 @@ SR_DATASETS: dict[str, SRDataset] = {
     ),
     "Set14": SRDataset(
         "Set14",
-        ((_HF.format("Set14", "main"), "Set14_HR.tar.gz", None),),
-        archive=True,
-        origin="huggingface.co/datasets/eugenesiow/Set14, data/Set14_HR.tar.gz",
+        tuple((_SELFEXSR + f, f, h) for f, h in _SET14_SHA256.items()),
+        archive=False,
+        origin="github.com/jbhuang0604/SelfExSR @8f6dd8c, data/Set14/image_SRF_{2,3,4}/*_HR.png",
     ),
     "BSDS100": SRDataset(
         "BSDS100",

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .download import default_data_dir, download, sha256sum
+from .download import default_data_dir, download, require_torch_file, sha256sum
 
 __all__ = [
     "EMBEDDED_VDSR_CHECKPOINT",
@@ -245,8 +245,13 @@ _restricted_pickle.Unpickler = _RestrictedUnpickler
 _restricted_pickle.load = _restricted_load
 
 
+def _require_checkpoint_file(path: Path) -> None:
+    require_torch_file(path, "the paper's VDSR state dict or a pytorch-vdsr model_epoch_*.pth")
+
+
 def _safe_torch_load(path: Path, map_location) -> object:
     """Load ``path`` through torch's loader with the restricted unpickler."""
+    _require_checkpoint_file(path)
     with warnings.catch_warnings():
         # Old files embed module source code that torch compares with the
         # class; our stand-ins have none, which only triggers a warning.
@@ -255,6 +260,11 @@ def _safe_torch_load(path: Path, map_location) -> object:
             return torch.load(path, map_location=map_location, pickle_module=_restricted_pickle, weights_only=False)
         except UnsafeCheckpointError as err:
             raise UnsafeCheckpointError(f"refused to load {path}: {err}") from None
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as err:  # truncated or damaged file
+            raise ValueError(
+                f"{path} could not be read as a PyTorch checkpoint ({type(err).__name__}: {err}); "
+                "it may be truncated or damaged: download it again"
+            ) from err
 
 
 def _collect_state_dict(obj: _StandIn, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
@@ -300,12 +310,18 @@ def load_vdsr_state_dict(
         The file references anything but tensors and containers.
     """
     path = Path(path)
+    _require_checkpoint_file(path)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f"refused to load {path} as a plain state dict: {err}. If it is a pytorch-vdsr "
             "checkpoint, use load_pytorch_vdsr_checkpoint (or load_vdsr, which detects it)."
+        ) from err
+    except (RuntimeError, EOFError) as err:  # truncated or damaged file
+        raise ValueError(
+            f"{path} could not be read as a PyTorch checkpoint ({type(err).__name__}: {err}); "
+            "it may be truncated or damaged: download it again"
         ) from err
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,147 @@ def test_each_chapter_runs_with_non_default_parameters(chapter, tmp_path):
     executed = nbformat.read(next(out.glob(f"{chapter}_*.ipynb")), as_version=4)
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
     assert check(out)
+
+
+def _slow_notebook(path):
+    """A notebook that stores one item every 0.4 s into a ResultStore and writes its pid."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("output_dir = '.'\nn_items = 200")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import os, time\nfrom pathlib import Path\nfrom invnb.runs import ResultStore, run_items\n"
+        "Path(output_dir, 'kernel.pid').write_text(str(os.getpid()))\n"
+        "def fn(key):\n    time.sleep(0.4)\n    return {'v': int(key[4:])}\n"
+        "run_items([f'item{i:03d}' for i in range(n_items)], fn, ResultStore(Path(output_dir) / 'items'), progress=False)\n"
+    )
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_cli_stops_its_kernel_and_keeps_stored_items(tmp_path, signum):
+    import time
+
+    nb, out = tmp_path / "slow.ipynb", tmp_path / "out"
+    _slow_notebook(nb)
+    proc = subprocess.Popen([sys.executable, "-m", "invnb", "run", str(nb), "--out", str(out), "--no-progress"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    items = out / "items"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(items.glob("*.npz"))) < 2:
+        time.sleep(0.05)
+    assert len(list(items.glob("*.npz"))) >= 2, "the kernel never started writing items"
+    kernel_pid = int((out / "kernel.pid").read_text())
+    t0 = time.time()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=20)
+    stop_s = time.time() - t0
+    assert proc.returncode == 128 + signum, err[-2000:]
+    assert "stopped by" in err and "resume" in err
+    print(f"stopped in {stop_s:.2f} s")
+    assert stop_s < 5, f"the CLI took {stop_s:.1f} s to stop"
+    assert not _alive(kernel_pid), "the kernel is still running after the CLI stopped"
+    stored = sorted(p.name for p in items.glob("*.npz"))
+    time.sleep(1.0)
+    assert sorted(p.name for p in items.glob("*.npz")) == stored  # nothing written after the stop
+    from invnb.runs import ResultStore
+
+    store = ResultStore(items)
+    assert store.keys() == [p[:-4] for p in stored]  # every stored item reads back whole
+    assert len(stored) < 200
+
+
+# --- documented commands, dry-run -----------------------------------------------------------
+
+import re as _re
+import shlex as _shlex
+
+_TEMPLATE = _re.compile(r"\bNOTEBOOK\b|\bNN\b|NAME=VALUE|name=value|\.\.\.")
+
+
+def documented_commands():
+    """Every ``python -m invnb ...`` command in README.md and book/*.md, with shell loops expanded.
+
+    Continuation lines are joined; inside ``for v in a b; do ... done`` the command is
+    yielded once per value of ``$v``. Returns (source, command line) pairs.
+    """
+    out = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]:
+        text = doc.read_text().replace("\\\n", " ")
+        loop_vars = {}
+        for line in text.splitlines():
+            loop = _re.match(r"\s*for (\w+) in ([^;]+); do", line)
+            if loop:
+                loop_vars[loop.group(1)] = loop.group(2).split()
+            if _re.match(r"\s*done\b", line):
+                loop_vars.clear()
+            for match in _re.finditer(r"python -m invnb(?:[^`|\n])*", line):
+                cmd = match.group(0).split("#")[0].strip()
+                variants = [cmd]
+                for var, values in loop_vars.items():
+                    if f"${var}" in cmd:
+                        variants = [v.replace(f"${var}", value) for v in variants for value in values]
+                out += [(f"{doc.name}", v) for v in variants]
+    return out
+
+
+def test_the_docs_have_commands_to_check():
+    cmds = documented_commands()
+    runs = [c for _, c in cmds if " run " in c and not _TEMPLATE.search(c)]
+    assert len(runs) >= 4, cmds  # the Reproduce chapter's 01 (x2 settings), 02 and 03 commands
+
+
+@pytest.mark.parametrize("source, command", documented_commands(), ids=lambda v: v[:60] if isinstance(v, str) else None)
+def test_every_documented_command_is_accepted(source, command, capsys, tmp_path):
+    """Dry-run each documented command: its notebook and every parameter name must exist."""
+    if _TEMPLATE.search(command):
+        pytest.skip(f"syntax template, not a command: {command}")
+    argv = _shlex.split(command)[3:]  # after "python -m invnb"
+    if argv and argv[0] == "run":
+        argv += ["--dry-run"]
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # --help
+        status = exit_.code
+    out, err = capsys.readouterr()
+    assert status == 0, f"{source}: `{command}` failed: {err}"
+    assert "note:" not in out, f"{source}: `{command}`: {out}"
+
+
+def test_tuple_assigned_parameters_are_listed_and_accepted(capsys, tmp_path):
+    params = notebook_parameters(find_notebook("01"))
+    assert params["start"]["default"] == "1" and params["end"]["default"] == "50001" and params["stride"]["default"] == "10"
+    assert main(["params", "01"]) == 0
+    out = capsys.readouterr().out
+    assert "start = 1" in out and "stride = 10" in out
+    assert main(["run", "01", "--param", "start=5", "--param", "end=9", "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "start = 5" in out and "end = 9" in out
+    assert not (tmp_path / "o").exists()  # nothing created, nothing run
+
+
+def test_dry_run_refuses_unknown_names_and_notes_type_mismatches(capsys, tmp_path):
+    assert main(["run", "01", "--param", "setting=paper", "--out", str(tmp_path), "--dry-run"]) == 2
+    assert "unknown parameter(s) ['setting']" in capsys.readouterr().err
+    assert main(["run", "01", "--param", "settings=paper", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "note: settings: the default is" in capsys.readouterr().out
+
+
+def test_list_without_notebooks_says_so_and_fails(monkeypatch, tmp_path, capsys):
+    import invnb.__main__ as cli_module
+
+    monkeypatch.setattr(cli_module, "NOTEBOOK_DIR", tmp_path / "nothing")
+    assert main(["list"]) != 0
+    assert "no notebooks found" in capsys.readouterr().err

@@ -188,3 +188,21 @@ def test_extract_archive_refuses_escaping_zip_members(tmp_path):
     with pytest.raises(ValueError, match="refusing"):
         extract_archive(zpath, tmp_path / "z")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_require_torch_file_says_what_a_file_is_instead(tmp_path):
+    import torch
+
+    from invnb.download import require_torch_file
+
+    good = tmp_path / "ok.pt"
+    torch.save({"w": torch.zeros(2)}, good)
+    require_torch_file(good)  # a torch.save zip passes
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"w": torch.zeros(2)}, legacy, _use_new_zipfile_serialization=False)
+    require_torch_file(legacy)  # and an old pickle file
+    for name, data, what in [("a.png", b"\x89PNG\r\n\x1a\n...", "a PNG image"), ("b.pth", b"", "empty"),
+                             ("c.pth", b"<html>Not Found</html>", "an HTML/XML page")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=f"{name} is not a PyTorch checkpoint \\(it is {what}\\); expected weights"):
+            require_torch_file(tmp_path / name, "weights")

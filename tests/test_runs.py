@@ -176,3 +176,110 @@ def test_config_hash_ignores_key_order_and_separates_configs(tmp_path):
 def test_code_fingerprint_is_stable_and_hex():
     a, b = code_fingerprint(), code_fingerprint()
     assert a == b and len(a) == 12 and int(a, 16) >= 0
+
+
+# --- damaged items: detected, named, moved aside, recomputed -----------------------------
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "flip":  # one bit in the middle of the compressed data
+        mid = len(data) // 3
+        path.write_bytes(data[:mid] + bytes([data[mid] ^ 0x04]) + data[mid + 1 :])
+    elif how == "garbage":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 100)
+    else:
+        raise AssertionError(how)
+
+
+def _item(key):
+    rng = np.random.default_rng(int(key[4:]))
+    return {"attr": rng.random((16, 16)).astype(np.float32), "score": float(int(key[4:])) / 3}
+
+
+@pytest.mark.parametrize("how", ["truncate", "empty", "flip", "garbage"])
+def test_a_damaged_item_is_named_moved_aside_and_recomputed(tmp_path, how):
+    keys = [f"item{i}" for i in range(5)]
+    calls = []
+
+    def fn(key):
+        calls.append(key)
+        return _item(key)
+
+    reference = run_items(keys, _item, ResultStore(tmp_path / "ref"), progress=False)
+    run_items(keys, fn, ResultStore(tmp_path / "s"), progress=False)
+    victim = tmp_path / "s" / "item2.npz"
+    _damage(victim, how)
+    store = ResultStore(tmp_path / "s")
+    calls.clear()
+    with pytest.warns(UserWarning, match=r"'item2' at .*item2\.npz is broken") as record:
+        res = run_items(keys, fn, store, progress=False)
+    assert len([w for w in record if "broken" in str(w.message)]) == 1
+    assert calls == ["item2"] and res.computed == ["item2"]
+    assert res.reused == ["item0", "item1", "item3", "item4"]
+    assert (tmp_path / "s" / "item2.npz.corrupt").exists()
+    for a, b in zip(res.records, reference.records):
+        np.testing.assert_array_equal(a.arrays["attr"], b.arrays["attr"])
+        assert a.scalars == b.scalars
+    # and a third run reuses everything, silently
+    calls.clear()
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        again = run_items(keys, fn, ResultStore(tmp_path / "s"), progress=False)
+    assert calls == [] and again.reused == keys
+
+
+@pytest.mark.parametrize("how", ["truncate", "empty", "flip"])
+def test_done_and_keys_do_not_count_a_damaged_item(tmp_path, how):
+    store = ResultStore(tmp_path)
+    for k in ("a0", "b1"):
+        store.save(k, arrays={"x": np.arange(50.0)}, scalars={"k": k})
+    _damage(tmp_path / "a0.npz", how)
+    fresh = ResultStore(tmp_path)
+    from invnb.runs import CorruptItemError
+
+    with pytest.raises(CorruptItemError, match=r"'a0' at .*a0\.npz"):
+        fresh.load("a0")  # load names it and leaves the file where it is
+    with pytest.warns(UserWarning, match="'a0'"):
+        assert not fresh.done("a0")
+    assert fresh.done("b1") and fresh.keys() == ["b1"]
+
+
+def test_a_changed_value_with_intact_zip_fails_the_checksum(tmp_path):
+    """Rewrite an item's array through numpy (valid zip, valid CRCs): only the SHA-256 catches it."""
+    store = ResultStore(tmp_path)
+    store.save("k0", arrays={"x": np.arange(4.0)}, scalars={"s": 1})
+    with np.load(tmp_path / "k0.npz") as data:
+        entries = {k: data[k] for k in data.files}
+    entries["x"] = entries["x"] + 1e-6
+    np.savez_compressed(tmp_path / "k0.npz", **entries)
+    with pytest.warns(UserWarning, match="SHA-256"):
+        assert not ResultStore(tmp_path).done("k0")
+
+
+def test_an_unreadable_config_of_a_for_config_store_is_rewritten(tmp_path):
+    config = {"mask_weight": 0.7}
+    store = ResultStore.for_config(tmp_path, config)
+    store.save("k", scalars={"v": 1})
+    (store.directory / "config.json").write_bytes(b'{"mask_w')
+    with pytest.warns(UserWarning, match="config.json"):
+        again = ResultStore.for_config(tmp_path, config)
+    assert again.done("k")
+    assert ResultStore.for_config(tmp_path, config).config == config
+
+
+def test_items_without_a_checksum_are_still_read(tmp_path):
+    """Items written before checksums existed (only zip CRCs) are reused if they read back whole."""
+    import json as _json
+
+    np.savez_compressed(
+        tmp_path / "old.npz", x=np.arange(3), **{"__scalars__.json": np.frombuffer(_json.dumps({"v": 2}).encode(), np.uint8)}
+    )
+    rec = ResultStore(tmp_path).get("old")
+    assert rec is not None and rec.scalars == {"v": 2}
