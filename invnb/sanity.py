@@ -87,6 +87,11 @@ def parametric_layers(model: nn.Module) -> list[str]:
     return names
 
 
+def _layer_seed(seed: int, position: int) -> int:
+    """A torch seed for (seed, layer position), far from small seeds a model may have been built with."""
+    return int(np.random.SeedSequence([int(seed), int(position), 0x5A17]).generate_state(1)[0])
+
+
 def randomise_layers(model: nn.Module, layers: Sequence[str], seed: int, base: nn.Module | None = None) -> nn.Module:
     """Deep copy of ``model`` (or of ``base``) with ``layers`` re-initialised by ``reset_parameters()``.
 
@@ -99,7 +104,7 @@ def randomise_layers(model: nn.Module, layers: Sequence[str], seed: int, base: n
     seed : int
         Seed of the re-initialisation; layer ``name`` is reset under
         ``torch.manual_seed`` of a value derived from ``seed`` and the
-        layer's position in :func:`parametric_layers`, so a layer gets the
+        layer's position (through ``numpy.random.SeedSequence``) in :func:`parametric_layers`, so a layer gets the
         same random weights whatever else is randomised with it.
     base : nn.Module, optional
         Copy this model instead of ``model`` (to continue a cascade).
@@ -121,7 +126,7 @@ def randomise_layers(model: nn.Module, layers: Sequence[str], seed: int, base: n
     named = dict(out.named_modules())
     with torch.random.fork_rng(devices=[]):
         for name in layers:
-            torch.manual_seed(int(seed) * 1009 + order.index(name))
+            torch.manual_seed(_layer_seed(seed, order.index(name)))
             with torch.no_grad():
                 named[name].reset_parameters()
     out = out.to(device)

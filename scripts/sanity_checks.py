@@ -71,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--occlusion-stride", type=int, default=4, help="occlusion stride (default 4)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--summary-only", action="store_true",
+                   help="compute nothing: summarise the rows already in --out (e.g. of an interrupted run)")
     p.add_argument("--no-progress", action="store_true", help="print no line per finished step")
     args = p.parse_args(argv)
     unknown = sorted(set(args.methods) - set(available_methods()))
@@ -201,6 +203,8 @@ def main(argv=None) -> int:
         expected = {("cascade", k) for k in range(1, n_steps + 1)} if "cascade" in modes else set()
         expected |= {("all", n_steps)} if "all" in modes else set()
         for name in args.methods:
+            if args.summary_only:
+                break
             have = {(k[2], k[3]) for k in rows if k[0] == name and k[1] == seed}
             if (name, None, "trained", 0) in rows and expected <= have:
                 continue
