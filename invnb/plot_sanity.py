@@ -50,9 +50,15 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
     """
     names = list(dict.fromkeys(r["method"] for r in summary))
     colors = dict(colors or method_colors(names))
+    legend_ax = None
     if axes is None:
-        fig, axes = plt.subplots(1, len(scores), figsize=(4.2 * len(scores), 4.2), squeeze=False)
-        axes = axes[0]
+        ncols = 3
+        nrows = -(-(len(scores) + 1) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.4 * nrows), squeeze=False)
+        grid = list(grid.ravel())
+        axes, legend_ax = grid[:len(scores)], grid[len(scores)]
+        for extra in grid[len(scores) + 1:]:
+            extra.axis("off")
     fig = axes[0].figure
     layer_names: dict[int, str] = {}
     for ax, score in zip(axes, scores):
@@ -71,14 +77,18 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
             if full:
                 ax.plot([xs.max() + 0.7], [full[0][score]], marker="*", ms=9, color=colors.get(m), ls="none")
         ax.set_title(_LABELS.get(score, score), fontsize=10)
-        ax.set_xlabel("layers re-initialised (top first); * = all at once")
+        ax.set_xlabel("k top layers re-initialised (cascade); * = all at once", fontsize=9)
         ax.grid(alpha=0.3)
     if layer_names:
         steps = sorted(layer_names)
         for ax in axes:
             ax.set_xticks(steps)
-            ax.set_xticklabels([f"{s}\n{layer_names[s].split('.')[0][:4]}{layer_names[s].split('.')[-1]}"
-                                if s else "0\ntrained" for s in steps], fontsize=7)
-    axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+            ax.set_xticklabels([f"{s}: {layer_names[s]}" if s else "0: trained" for s in steps], fontsize=7,
+                               rotation=60, ha="right")
+    if legend_ax is not None:
+        legend_ax.axis("off")
+        legend_ax.legend(*axes[0].get_legend_handles_labels(), loc="center", fontsize=10, frameon=False)
+    else:
+        axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig

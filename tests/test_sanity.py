@@ -153,3 +153,28 @@ def test_spearman_agrees_with_quantus_mprt_on_its_own_randomised_models(embedded
         np.testing.assert_allclose(r["spearman"], theirs[r["layer"]], atol=1e-6)
     # and the randomisation actually bit (not the same map)
     assert np.mean(cascade[-1]["spearman"]) < 0.6
+
+
+def test_summary_and_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from invnb.plot_sanity import method_colors, plot_randomisation
+
+    rows = []
+    for m in ("inverse", "saliency"):
+        rows.append({"method": m, "seed": None, "mode": "trained", "step": 0, "layer": "none", "same_class": 1.0,
+                     **{k: [1.0, 1.0] for k in sanity.SCORES}})
+        for seed, v in ((0, 0.2), (1, 0.4)):
+            for step, layer in ((1, "fc"), (2, "conv")):
+                rows.append({"method": m, "seed": seed, "mode": "cascade", "step": step, "layer": layer,
+                             "same_class": 0.5, **{k: [v, v + 0.2] for k in sanity.SCORES}})
+            rows.append({"method": m, "seed": seed, "mode": "all", "step": 2, "layer": "all", "same_class": 0.0,
+                         **{k: [v, v] for k in sanity.SCORES}})
+    summary = {(r["method"], r["mode"], r["step"]): r for r in sanity.summarise(rows)}
+    s = summary[("saliency", "cascade", 1)]
+    assert s["spearman"] == pytest.approx(0.4) and s["spearman_sd"] == pytest.approx(0.1) and s["n_seeds"] == 2
+    assert summary[("inverse", "all", 2)]["mass_in_mask"] == pytest.approx(0.3)
+    fig = plot_randomisation(list(summary.values()))
+    assert len(fig.axes) == 6 and fig.axes[0].get_legend_handles_labels()[1] == ["inverse", "saliency"]
+    assert method_colors(["saliency", "inverse"])["inverse"] == "black"
