@@ -18,10 +18,21 @@ Outputs in ``--out``: ``rows.jsonl`` (per image, per method/seed/mode/step;
 a rerun resumes from it), ``summary.csv``/``.json``/``.md``, ``randomisation.png``.
 
 Command used for the results bundled in ``data/results/sanity_checks/`` (CPU,
-one thread)::
+one thread, about 35 minutes on a shared 2-core machine: 6 images, the
+cascade for seed 0 only, fewer RISE masks and IG steps than the defaults)::
 
-    python scripts/sanity_checks.py --out data/results/sanity_checks --threads 1 --n-images 10 \
-        --seeds 0 1 2 --cascade-seeds 0
+    python scripts/sanity_checks.py --out data/results/sanity_checks --threads 1 --n-images 6 \
+        --seeds 0 1 2 --cascade-seeds 0 --rise-masks 250 --ig-steps 16 \
+        --methods inverse occlusion saliency sobel uniform random input_x_gradient \
+                  integrated_gradients guided_backprop grad_cam rise inverse_paper
+
+The full default (20 images, cascade for the three seeds, 500 RISE masks,
+32 IG steps), e.g. on a GPU::
+
+    python scripts/sanity_checks.py --out runs/sanity_checks --device cuda
+
+An interrupted run resumes from ``rows.jsonl``; ``--summary-only`` writes
+the tables and the figure from the rows already there.
 """
 
 from __future__ import annotations
