@@ -178,3 +178,33 @@ def test_summary_and_figure():
     fig = plot_randomisation(list(summary.values()))
     assert len(fig.axes) == 6 and fig.axes[0].get_legend_handles_labels()[1] == ["inverse", "saliency"]
     assert method_colors(["saliency", "inverse"])["inverse"] == "black"
+
+
+def test_bundled_results_are_complete_and_for_the_shipped_model():
+    import importlib.util
+    import json
+
+    from invnb.baselines import available_methods
+    from invnb.download import sha256sum
+    from invnb.models import EMBEDDED_CHECKPOINT
+
+    folder = EMBEDDED_CHECKPOINT.parent / "results" / "sanity_checks"
+    spec = importlib.util.spec_from_file_location("sanity_script", folder.parents[2] / "scripts" / "sanity_checks.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    res = json.loads((folder / "summary.json").read_text())
+    assert res["checkpoint_sha256"] == sha256sum(EMBEDDED_CHECKPOINT)
+    assert (folder / "randomisation.png").is_file()
+    got = {(r["method"], r["mode"], r["step"]) for r in res["rows"]}
+    n = len(res["layers"])
+    for m in available_methods():
+        assert (m, "trained", 0) in got and (m, "all", n) in got
+        assert all((m, "cascade", k) in got for k in range(1, n + 1))
+    # the summary follows from the per-image rows, and the criterion from the summary
+    rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
+    again = {(r["method"], r["mode"], r["step"]): r for r in sanity.summarise(rows)}
+    for r in res["rows"]:
+        assert again[(r["method"], r["mode"], r["step"])]["spearman"] == pytest.approx(r["spearman"])
+    assert script.criterion(res["rows"]) == res["criterion"]
+    get = {(r["method"], r["mode"]): r for r in res["rows"]}
+    assert get[("sobel", "all")]["spearman"] == pytest.approx(1.0)  # model-free control
