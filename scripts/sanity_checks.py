@@ -31,8 +31,9 @@ The full default (20 images, cascade for the three seeds, 500 RISE masks,
 
     python scripts/sanity_checks.py --out runs/sanity_checks --device cuda
 
-An interrupted run resumes from ``rows.jsonl``; ``--summary-only`` writes
-the tables and the figure from the rows already there.
+An interrupted run resumes from ``rows.jsonl`` (rows computed with other
+invnb code, images, checkpoint or method settings are ignored and recomputed);
+``--summary-only`` writes the tables and the figure from the matching rows.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ sys.path.insert(0, str(REPO))
 from invnb.baselines import available_methods, make_method  # noqa: E402
 from invnb.download import sha256sum  # noqa: E402
 from invnb.models import EMBEDDED_CHECKPOINT, load_embedded_model  # noqa: E402
+from invnb.runs import code_fingerprint  # noqa: E402
 from invnb.sanity import SCORES, parametric_layers, randomisation_curves, summarise  # noqa: E402
 from invnb.synthetic import make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import write_table  # noqa: E402
@@ -186,7 +188,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "rows.jsonl"
     config = {"n_images": args.n_images, "seed_base": SEED_BASE, "checkpoint_sha256": sha256sum(args.checkpoint),
-              "methods": {m: method_kwargs(m, args) for m in args.methods}}
+              "methods": {m: method_kwargs(m, args) for m in args.methods}, "code": code_fingerprint()}
     rows: dict[tuple, dict] = {}
     if store.is_file():
         for line in store.read_text().splitlines():
