@@ -91,6 +91,34 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
     return a / a.flatten(1).amax(dim=1).clamp_min(1e-30).reshape(-1, 1, 1)
 
 
+def target_mask(t: torch.Tensor, size, dilation: int = 1) -> torch.Tensor:
+    """The paper's spatial mask ``m = 1 - S / max S`` of a layer's target.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Target ``(N, C, h, w)`` of the layer's output.
+    size : tuple of int
+        ``(H, W)`` of the layer's input; the mask is resized to it (nearest).
+    dilation : int
+        Odd side of a max filter applied to ``S = sum_c |t|`` first (1: none,
+        the paper). Meant for a target that came through a max-unpooling,
+        which is zero between the forward pass's switches.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, 1, H, W)`` in [0, 1]: 0 where the target is strongest, 1 where it is zero.
+    """
+    s = t.abs().sum(dim=1, keepdim=True)
+    if dilation > 1:
+        s = F.max_pool2d(s, dilation, stride=1, padding=dilation // 2)
+    mask = 1 - s / s.flatten(1).amax(dim=1).clamp_min(1e-30).reshape(-1, 1, 1, 1)
+    if tuple(mask.shape[-2:]) != tuple(size):
+        mask = F.interpolate(mask, size=tuple(size), mode="nearest")
+    return mask
+
+
 @dataclass
 class LayerStats:
     """What one solved layer cost. Tensors are ``(N,)``."""
@@ -557,14 +585,7 @@ class LayerwiseInverse:
             lo, hi = torch.zeros_like(bound), bound.clamp(min=0)
         mask = None
         if classes is None and t.dim() == 4:
-            s = t.abs().sum(dim=1, keepdim=True)
-            if unpooled and self.mask_dilation > 1:
-                # unpooling left zeros between the switches: fill them from their neighbours
-                d = self.mask_dilation
-                s = F.max_pool2d(s, d, stride=1, padding=d // 2)
-            mask = 1 - s / s.flatten(1).amax(dim=1).clamp_min(1e-30).reshape(-1, 1, 1, 1)
-            if mask.shape[-2:] != below.shape[-2:]:
-                mask = F.interpolate(mask, size=below.shape[-2:], mode="nearest")
+            mask = target_mask(t, below.shape[-2:], self.mask_dilation if unpooled else 1)
         relu = isinstance(layer, (nn.Conv2d, nn.Linear)) and (
             self.relu_in_objective == "always"
             or (k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)))
