@@ -65,6 +65,7 @@ def main(argv=None):
     data = make_shapes(args.n_images, seed=args.seed)
     x = normalize(data.images)
     settings = {"occlusion": "occlusion", "inverse default": {},
+                "inverse default, auto_empty=False": dict(auto_empty=False),
                 "inverse 0.3, ratio, no dilation": dict(mask_weight=0.3, mask_dilation=1, attribution="ratio")}
     print(f"{'method':<34}{'spearman':>9}{'mass trained':>13}{'mass random':>12}")
     for name, setting in settings.items():

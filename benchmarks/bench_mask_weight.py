@@ -59,6 +59,7 @@ def main(argv=None):
                     help="numbers and/or 'auto'")
     ap.add_argument("--auto-weights", type=float, nargs="+", default=list(DEFAULT_AUTO_WEIGHTS),
                     help="candidates of mask_weight='auto'")
+    ap.add_argument("--auto-empty", action="store_true", help="auto_empty=True (see LayerwiseInverse)")
     ap.add_argument("--dilations", type=int, nargs="+", default=[1, 3], help="mask_dilation values")
     ap.add_argument("--attributions", nargs="+", default=list(ATTRIBUTIONS), choices=list(ATTRIBUTIONS))
     ap.add_argument("--pointing-rtol", type=float, default=1e-3)
@@ -79,7 +80,7 @@ def main(argv=None):
         for mw in args.mask_weights:
             for dil in args.dilations:
                 inv = LayerwiseInverse(model, mask_weight=mw, auto_weights=args.auto_weights,
-                                       mask_dilation=dil, batch_size=args.batch_size, **SETTINGS[name])
+                                       mask_dilation=dil, auto_empty=args.auto_empty, batch_size=args.batch_size, **SETTINGS[name])
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = inv.invert(x)
                 sec = (time.perf_counter() - t0) / len(x)
@@ -90,7 +91,7 @@ def main(argv=None):
                 lost = 0 if res.kept_class is None else int((~res.kept_class).sum())
                 for kind in args.attributions:
                     maps = attribution_map(res.input, x, kind)
-                    row = {"setting": name, "mask_weight": mw, "auto_weights": args.auto_weights,
+                    row = {"setting": name, "mask_weight": mw, "auto_weights": args.auto_weights, "auto_empty": args.auto_empty,
                            "mask_dilation": dil, "attribution": kind, "reid_top1": hit.float().mean().item(),
                            "amount": amount, "mass_in_mask": mass_in_mask(maps, data.masks).mean().item(),
                            "pointing": pointing_game(maps, data.masks).mean().item(),

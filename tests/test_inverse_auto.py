@@ -75,7 +75,8 @@ def test_auto_does_not_depend_on_the_batch(model64, x64, auto):
 
 
 def test_no_candidate_keeps_the_class_gives_the_smallest_and_flags_it(model64, x64):
-    res = LayerwiseInverse(model64, mask_weight="auto", auto_weights=(1e4, 1e6), max_iter=30).invert(x64)
+    res = LayerwiseInverse(model64, mask_weight="auto", auto_weights=(1e4, 1e6), auto_empty=False,
+                           max_iter=30).invert(x64)
     assert not res.kept_class.any()
     assert torch.all(res.mask_weight == 1e4)
 
@@ -161,3 +162,16 @@ def test_result_uses_the_chosen_attribution(tiny_vgg, tiny_batch):
 def test_paper_setting_keeps_the_original_mask_and_map():
     inv = LayerwiseInverse.paper(nn.Sequential(nn.Linear(3, 2)))
     assert inv.mask_dilation == 1 and inv.attribution == "ratio" and inv.mask_weight == 0.7
+
+
+def test_auto_empty_counts_a_vanished_inverse_only_if_the_class_needs_nothing(model64, x64):
+    # at these weights every inverse vanishes: its input is zero, and it keeps the class
+    # exactly where the model gives that class on a zero input
+    res = LayerwiseInverse(model64, mask_weight="auto", auto_weights=(1e4, 1e6), auto_empty=True,
+                           max_iter=30).invert(x64)
+    assert res.failed.all()
+    with torch.no_grad():
+        blank = model64(torch.zeros_like(x64)).argmax(1) == res.classes
+    assert blank.any() and not blank.all()  # both cases occur on this batch
+    assert torch.equal(res.kept_class, blank)
+    torch.testing.assert_close(res.mask_weight, torch.where(blank, 1e6, 1e4).double())
