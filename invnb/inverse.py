@@ -219,11 +219,15 @@ class LayerwiseInverse:
         Weight ``lam`` of the sparsity penalty (the paper: 0.7 for VGG, 0.15
         for VDSR). ``"auto"`` (default): per image, the sparsest inverse that
         keeps the class, i.e. the largest of `auto_weights` whose inverse input
-        the model still assigns to the explained class (top-1), and not failed;
-        where none does, the smallest candidate, flagged in
-        ``InverseResult.kept_class``. One walk for all candidates: the top
-        (margin) layer, whose solve has no penalty, is solved once and the walk
-        branches below it. Each image's choice depends on that image alone.
+        the model still assigns to the explained class (top-1; see
+        `auto_empty` for an inverse that vanished); where none does, the
+        smallest candidate, flagged in ``InverseResult.kept_class``. The top
+        (margin) layer, whose solve has no penalty, is solved once and shared;
+        the candidates are then walked from the largest down, each on the
+        images that lost their class at every larger one (the same choice as
+        the full grid, at about 2 walks per image on the embedded model). Each
+        image's choice depends on that image alone (up to the batch's
+        floating-point rounding, as any batched inverse).
         ``"auto"`` needs class targets: with an output target (regression,
         VDSR) `invert` refuses it; pass a number there.
     auto_weights : sequence of float
