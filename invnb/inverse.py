@@ -225,7 +225,7 @@ class LayerwiseInverse:
         (margin) layer, whose solve has no penalty, is solved once and shared;
         the candidates are then walked from the largest down, each on the
         images that lost their class at every larger one (the same choice as
-        the full grid, at about 2 walks per image on the embedded model). Each
+        the full grid, for fewer walks). Each
         image's choice depends on that image alone (up to the batch's
         floating-point rounding, as any batched inverse).
         ``"auto"`` needs class targets: with an output target (regression,
