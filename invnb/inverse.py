@@ -23,6 +23,7 @@ See ``METHOD.md``/the book's method chapter for the exact rules, and
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
@@ -276,8 +277,14 @@ class LayerwiseInverse:
     progress : bool
         Show a progress bar over layers.
     check_model : bool
-        Verify that the layer stack reproduces the model's output (on two
-        inputs, again whenever the input shape or the model's parameters change).
+        Also verify, by running it, that the layer stack reproduces the model's
+        output (on two inputs, again whenever the input shape or the model's
+        parameters change). The structure is always checked at construction
+        (torch.fx, see `invnb.layers.LayerStack`); for a model whose forward
+        cannot be traced (``stack.traced`` False, e.g. VDSR's input check)
+        only this run catches a forward that is not the plain chain of its
+        layers, so with ``check_model=False`` such a model may silently give
+        the inverse of another network.
     keep_features : bool
         Keep every layer's inverse feature (default). False keeps only the
         inverse input and the top target (``features[k]`` is None in between),
@@ -322,6 +329,11 @@ class LayerwiseInverse:
             raise ValueError(f"mask_dilation must be an odd integer >= 1 (1: none), got {mask_dilation!r}")
         if attribution not in ATTRIBUTIONS:
             raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
+        if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
+                                     or max_iter < 1):
+            raise ValueError(f"max_iter must be None (the solver's default) or an integer >= 1, got {max_iter!r}")
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol < 0:
+            raise ValueError(f"tol must be a finite number >= 0 (0: always run max_iter iterations), got {tol!r}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be None or >= 1, got {batch_size}")
         self.model = model
@@ -390,6 +402,7 @@ class LayerwiseInverse:
         InverseResult
         """
         x = self._check_input(x)
+        self.stack.check_input(x)
         self.stack.to(x.device)
         n = x.shape[0]
         bs = self.batch_size or n
@@ -452,7 +465,18 @@ class LayerwiseInverse:
         if target is None:
             classes = out.argmax(dim=1)
         else:
-            classes = torch.as_tensor(target, device=out.device).long().reshape(-1)
+            if isinstance(target, (str, bytes)):
+                raise TypeError(f"target must be None, a class index, a sequence of them or an output "
+                                f"tensor; got the string {target!r}")
+            try:
+                raw = torch.as_tensor(target)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise TypeError(f"target must be None, a class index, a sequence of them or an output "
+                                f"tensor; got {target!r} ({err})") from None
+            if raw.dtype == torch.bool or raw.is_floating_point() or raw.is_complex():
+                raise TypeError(f"class targets must be integers, got {target!r} ({raw.dtype}); to reproduce "
+                                f"an output pass a float tensor shaped like the model's output {tuple(out.shape)}")
+            classes = raw.to(out.device).long().reshape(-1)
             if classes.numel() == 1:
                 classes = classes.expand(n)
             if classes.numel() != n:

@@ -19,6 +19,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
+from invnb.inverse import LayerwiseInverse
 from invnb.layers import LayerStack, UnsupportedLayerError
 from invnb.models import load_embedded_model
 from invnb.sr_data import SR_DATASETS, load_sr_folder, read_image
@@ -182,3 +183,16 @@ def test_inputs_the_embedded_model_cannot_take_are_refused(shape, dtype, error, 
         return
     with pytest.raises(error, match=cause):
         stack.check_input(x)
+
+
+@pytest.mark.parametrize("kw", [dict(max_iter=0), dict(max_iter=-5), dict(tol=float("nan")), dict(tol=-1e-3)])
+def test_bad_solver_settings_are_refused(kw):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        LayerwiseInverse(load_embedded_model(), **kw)
+
+
+@pytest.mark.parametrize("target, cause", [(2.7, "must be integers"), ("disc", "the string 'disc'"),
+                                           (True, "must be integers")])
+def test_bad_targets_are_refused(target, cause):
+    with pytest.raises(TypeError, match=cause):
+        LayerwiseInverse(load_embedded_model(), max_iter=2).invert(torch.rand(2, 3, 64, 64), target=target)
