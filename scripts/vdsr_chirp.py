@@ -80,6 +80,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--target-scale", choices=["forward", "none", "active"], default=None,
                         help="override the per-layer target rescaling rule (invnb.inverse)")
     parser.add_argument("--set5", action="store_true", help="also the per-band retention on whole Set5 images")
+    parser.add_argument("--no-chirp", action="store_true", help="skip the chirp runs (e.g. only --set5)")
     parser.add_argument("--set5-settings", nargs="+", choices=["default", "paper"], default=None,
                         help="settings for the Set5 retention (default: --settings)")
     parser.add_argument("--sweep", action="store_true",
@@ -110,7 +111,7 @@ def main(argv=None) -> dict:
     print(f"chirp {args.size}x{args.size}, c = {rate:g} (f = x / (c pi): 0..{args.size / (rate * np.pi):.3f} "
           f"cycles/px per axis), device {args.device}, weights sha256 {result['weights_sha256'][:12]}")
     images = {}
-    for setting in args.settings:
+    for setting in [] if args.no_chirp else args.settings:
         for scale in args.scales:
             r, rec = chirp_run(model, scale, setting, args.size, rate, args.device, overrides)
             images[(scale, setting)] = r
@@ -179,8 +180,9 @@ def main(argv=None) -> dict:
         matplotlib.use("Agg")
         from invnb.plot_sr import plot_band_retention, plot_chirp_grid
 
-        fig = plot_chirp_grid(images, rate)
-        fig.savefig(args.out / "chirp.png", dpi=90)
+        if images:
+            fig = plot_chirp_grid(images, rate)
+            fig.savefig(args.out / "chirp.png", dpi=90)
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
