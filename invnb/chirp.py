@@ -149,8 +149,16 @@ class FrequencyBins:
         return 0.5 * (self.edges[1:] + self.edges[:-1])
 
     def to_dict(self) -> dict:
+        """JSON-ready dict (NaN as None); :meth:`from_dict` reads it back."""
         return {"edges": self.edges.tolist(), "mean": [None if np.isnan(v) else float(v) for v in self.mean],
                 "count": self.count.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FrequencyBins":
+        """Inverse of :meth:`to_dict` (e.g. a profile of a bundled ``summary.json``)."""
+        return cls(edges=np.asarray(d["edges"], dtype=np.float64),
+                   mean=np.array([np.nan if v is None else v for v in d["mean"]], dtype=np.float64),
+                   count=np.asarray(d["count"], dtype=np.int64))
 
 
 def bin_by_frequency(values, freq, edges, margin: int = 0) -> FrequencyBins:

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invnb.chirp import chirp_hr, chirp_profiles, lowest_band, lr_nyquist
+from invnb.chirp import chirp_profiles, lowest_band, lr_nyquist
 from invnb.download import local_data_dir, sha256sum
 from invnb.frequency import attribution_ratio, band_retention, mean_band_retention, mean_frequency_profile
-from invnb.sr_data import load_sr_folder, make_sr_sample
+from invnb.sr_data import load_sr_folder
 from invnb.vdsr import load_vdsr
-from invnb.vdsr_analysis import invert_sample, vdsr_inverse
+from invnb.vdsr_analysis import invert_chirp, invert_sample, vdsr_inverse
 
 
 def _commit() -> str:
@@ -53,9 +53,7 @@ def _commit() -> str:
 
 def chirp_run(model, scale, setting, size, rate, device, overrides):
     """One inverse of the chirp; returns (VDSRInversion, record dict)."""
-    sample = make_sr_sample(chirp_hr(size, rate), scale, cumulative_crop=True, name=f"chirp{size}")
-    inverse = vdsr_inverse(model, setting, keep_features=False, **overrides)
-    r = invert_sample(model, sample, inverse, device)
+    r = invert_chirp(model, scale, size, rate, vdsr_inverse(model, setting, keep_features=False, **overrides), device)
     profiles = chirp_profiles(attribution_ratio(r.x_hat, r.x), rate)
     rec = {
         "scale": scale, "setting": setting, "size": size, "rate": rate, "overrides": overrides,

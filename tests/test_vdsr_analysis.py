@@ -102,3 +102,17 @@ def test_target_scale_option(tiny):
     assert not torch.allclose(outs["forward"], outs["none"])
     with pytest.raises(ValueError, match="target_scale"):
         vdsr_inverse(tiny, target_scale="support")
+
+
+def test_invert_chirp_bins_to_a_profile(tiny):
+    from invnb.chirp import FrequencyBins, chirp_profiles
+    from invnb.frequency import attribution_ratio
+    from invnb.vdsr_analysis import invert_chirp
+
+    r = invert_chirp(tiny.float(), 2, size=48, inverse=vdsr_inverse(tiny, max_iter=5))
+    tiny.double()
+    assert r.x.shape == (48, 48) and r.name == "chirp48"
+    prof = chirp_profiles(attribution_ratio(r.x_hat, r.x), 96.0, margin=2)
+    back = FrequencyBins.from_dict(prof["radial"].to_dict())
+    np.testing.assert_allclose(back.mean, prof["radial"].mean)
+    assert np.nanmax(prof["radial"].mean) <= 1 + 1e-3  # an attenuation: |x_hat| <= |x|
