@@ -116,3 +116,15 @@ def test_invert_chirp_bins_to_a_profile(tiny):
     back = FrequencyBins.from_dict(prof["radial"].to_dict())
     np.testing.assert_allclose(back.mean, prof["radial"].mean)
     assert np.nanmax(prof["radial"].mean) <= 1 + 1e-3  # an attenuation: |x_hat| <= |x|
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from invnb.plot_sr import plot_band_retention, plot_chirp_grid
+
+    fig = plot_chirp_grid({(2, "default"): r}, 96.0)
+    assert len(fig.axes) == 4 and len(fig.axes[3].lines) == 4  # radial, x, y, Nyquist line
+    ax = plot_band_retention({"a": np.linspace(1, 0, 64), "b": np.ones(64)})
+    assert len(ax.lines) == 3
+    plt.close("all")
