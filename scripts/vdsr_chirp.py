@@ -37,7 +37,7 @@ from invnb.download import local_data_dir, sha256sum
 from invnb.frequency import attribution_ratio, band_retention, mean_band_retention, mean_frequency_profile
 from invnb.sr_data import load_sr_folder
 from invnb.vdsr import load_vdsr
-from invnb.vdsr_analysis import invert_chirp, invert_sample, vdsr_inverse
+from invnb.vdsr_analysis import center_crop, invert_chirp, invert_sample, vdsr_inverse
 
 
 def _commit() -> str:
@@ -78,6 +78,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--target-scale", choices=["forward", "none", "active"], default=None,
                         help="override the per-layer target rescaling rule (invnb.inverse)")
     parser.add_argument("--set5", action="store_true", help="also the per-band retention on whole Set5 images")
+    parser.add_argument("--set5-crop", type=int, default=0, help="centre crops of this side (0: whole images)")
     parser.add_argument("--no-chirp", action="store_true", help="skip the chirp runs (e.g. only --set5)")
     parser.add_argument("--set5-settings", nargs="+", choices=["default", "paper"], default=None,
                         help="settings for the Set5 retention (default: --settings)")
@@ -146,6 +147,9 @@ def main(argv=None) -> dict:
                       f"{f['correlation']:.3f}, |y_hat|/|y| {f['norm_ratio']:.3f}, {row['seconds']:.0f} s", flush=True)
     if args.set5:
         samples_by_scale = {s: load_sr_folder(data_dir / "sr" / "Set5", s) for s in args.scales}
+        if args.set5_crop:
+            samples_by_scale = {k: [center_crop(s, min(args.set5_crop, *s.im_b_y.shape)) for s in v]
+                                for k, v in samples_by_scale.items()}
         for setting in args.set5_settings or args.settings:
             for scale in args.scales:
                 inv = vdsr_inverse(model, setting, keep_features=False, **overrides)
@@ -154,7 +158,7 @@ def main(argv=None) -> dict:
                 ret = mean_band_retention([(r.x_hat, r.x) for r in runs])
                 ret_p = mean_band_retention([(r.x_hat, r.x) for r in runs], mode="projection")
                 prof = mean_frequency_profile([r.frequency_profile() for r in runs])
-                rec = {"scale": scale, "setting": setting, "n_images": len(runs),
+                rec = {"scale": scale, "setting": setting, "n_images": len(runs), "crop": args.set5_crop,
                        "amount": float(np.mean([r.amount for r in runs])),
                        "psnr_dB": float(np.mean([r.fidelity for r in runs])),
                        "fidelity": {k: float(np.mean([r.output_fidelity[k] for r in runs]))
@@ -163,7 +167,7 @@ def main(argv=None) -> dict:
                                              "unfocused": prof.unfocused.tolist(), "all": prof.all.tolist()},
                        "retention": ret.tolist(), "retention_projection": ret_p.tolist(), "seconds": time.perf_counter() - t0}
                 result["set5"].append(rec)
-                print(f"\nSet5 x{scale} {setting}: amount {rec['amount']:.3f}, PSNR(y, y_hat) {rec['psnr_dB']:.2f} dB, "
+                print(f"\nSet5{f' {args.set5_crop}px crops' if args.set5_crop else ''} x{scale} {setting}: amount {rec['amount']:.3f}, PSNR(y, y_hat) {rec['psnr_dB']:.2f} dB, "
                       f"relative error {rec['fidelity']['relative_error']:.3f}, correlation "
                       f"{rec['fidelity']['correlation']:.3f}, focused/unfocused high-band ratio "
                       f"{rec['focused_unfocused']['ratio']:.2f}, {rec['seconds']:.0f} s")
