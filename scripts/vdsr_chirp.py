@@ -11,6 +11,7 @@ to the low-frequency level) beside each scale's LR Nyquist frequency
 |DCT(x)| of 8x8 patches per zigzag band) on whole Set5 images::
 
     python scripts/vdsr_chirp.py --scales 2 --settings default --size 128    # quick (CPU, ~30 s)
+    python scripts/vdsr_chirp.py --report data/results/vdsr_chirp256/summary.json  # re-print a bundled run
     python scripts/vdsr_chirp.py --device cuda --scales 2 3 4 --settings default paper \\
         --set5 --out data/results/vdsr_chirp                                  # the bundled run
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invnb.chirp import chirp_profiles, lowest_band, lr_nyquist
+from invnb.chirp import FrequencyBins, chirp_profiles, lowest_band, lr_nyquist
 from invnb.download import local_data_dir, sha256sum
 from invnb.frequency import attribution_ratio, band_retention, mean_band_retention, mean_frequency_profile
 from invnb.sr_data import load_sr_folder
@@ -67,6 +68,28 @@ def chirp_run(model, scale, setting, size, rate, device, overrides):
     return r, rec
 
 
+def report(result: dict, width: float = 0.01) -> dict:
+    """Print the band of lowest attribution and the retention per band of a written summary."""
+    print(f"{result['command']}  (commit {result['commit']}, weights sha256 {result['weights_sha256'][:12]})")
+    for c in result["chirp"]:
+        f = c["fidelity"]
+        print(f"\n{c['size']}px chirp x{c['scale']} {c['setting']}: amount {c['amount']:.3f}, {c['psnr_dB']:.2f} dB, "
+              f"relative error {f['relative_error']:.3f}, correlation {f['correlation']:.3f}, "
+              f"|y_hat|/|y| {f['norm_ratio']:.3f}; LR Nyquist {c['lr_nyquist']:.3f}")
+        for axis in ("radial", "x", "y"):
+            bins = FrequencyBins.from_dict(c["profiles"][axis])
+            k = max(1, int(round(width / float(np.diff(bins.edges[:2])[0]))))
+            print(f"  {axis:>6} ({width:g} bins): {lowest_band(bins.coarsen(k))}")
+        for key in ("retention", "retention_projection"):
+            print(f"  {key} per zigzag band (0..63): " + " ".join(f"{v:.2f}" for v in c[key]))
+    for c in result["set5"]:
+        print(f"\nSet5{' ' + str(c.get('crop')) + 'px crops' if c.get('crop') else ''} x{c['scale']} {c['setting']}: "
+              f"amount {c['amount']:.3f}, focused/unfocused high-band ratio {c['focused_unfocused']['ratio']:.2f}")
+        for key in ("retention", "retention_projection"):
+            print(f"  {key} per zigzag band (0..63): " + " ".join(f"{v:.2f}" for v in c[key]))
+    return result
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[2])
@@ -87,12 +110,18 @@ def main(argv=None) -> dict:
                              "default, the default run to convergence (max_iter 300) and the paper setting")
     parser.add_argument("--sweep-settings", nargs="+", default=["default", "converged", "paper"],
                         choices=["default", "converged", "paper"])
+    parser.add_argument("--report", type=Path, default=None,
+                        help="only print the bands and retention of a summary.json this script wrote "
+                             "(profiles re-binned to --width)")
+    parser.add_argument("--width", type=float, default=0.01, help="bin width in cycles/px for --report")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.report:
+        return report(json.loads(args.report.read_text()), args.width)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -280,3 +280,16 @@ def test_lowest_band_along_one_axis_and_at_the_top():
     assert np.isnan(bx.above)
     # along y the drop is spread evenly: no band is deeper than the rest
     assert lowest_band(prof["y"]).depth == pytest.approx(0.0, abs=0.02)
+
+
+def test_coarsen_merges_bins_pixel_weighted():
+    from invnb.chirp import FrequencyBins
+
+    b = FrequencyBins(edges=np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]), mean=np.array([1.0, 3.0, np.nan, 2.0, 9.0]),
+                      count=np.array([1, 3, 0, 2, 5]))
+    c = b.coarsen(2)
+    np.testing.assert_allclose(c.edges, [0.0, 0.2, 0.4])
+    np.testing.assert_allclose(c.mean, [(1 + 9) / 4, 2.0])
+    np.testing.assert_array_equal(c.count, [4, 2])
+    with pytest.raises(ValueError, match="k must"):
+        b.coarsen(0)
