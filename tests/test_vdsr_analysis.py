@@ -104,15 +104,16 @@ def test_target_scale_option(tiny):
         vdsr_inverse(tiny, target_scale="support")
 
 
-def test_invert_chirp_bins_to_a_profile(tiny):
+def test_invert_chirp_bins_to_a_profile():
     from invnb.chirp import FrequencyBins, chirp_profiles
     from invnb.frequency import attribution_ratio
     from invnb.vdsr_analysis import invert_chirp
 
-    r = invert_chirp(tiny.float(), 2, size=48, inverse=vdsr_inverse(tiny, max_iter=5))
-    tiny.double()
-    assert r.x.shape == (48, 48) and r.name == "chirp48"
-    prof = chirp_profiles(attribution_ratio(r.x_hat, r.x), 96.0, margin=2)
+    torch.manual_seed(0)
+    model = VDSR(depth=4, channels=6).eval()  # float32, like the pipeline's input
+    r = invert_chirp(model, 2, size=64, inverse=vdsr_inverse(model, max_iter=5))
+    assert r.x.shape == (64, 64) and r.name == "chirp64"
+    prof = chirp_profiles(attribution_ratio(r.x_hat, r.x), 128.0, margin=2)
     back = FrequencyBins.from_dict(prof["radial"].to_dict())
     np.testing.assert_allclose(back.mean, prof["radial"].mean)
     assert np.nanmax(prof["radial"].mean) <= 1 + 1e-3  # an attenuation: |x_hat| <= |x|
@@ -123,7 +124,7 @@ def test_invert_chirp_bins_to_a_profile(tiny):
     import matplotlib.pyplot as plt
     from invnb.plot_sr import plot_band_retention, plot_chirp_grid
 
-    fig = plot_chirp_grid({(2, "default"): r}, 96.0)
+    fig = plot_chirp_grid({(2, "default"): r}, 128.0)
     assert len(fig.axes) == 4 and len(fig.axes[3].lines) == 4  # radial, x, y, Nyquist line
     ax = plot_band_retention({"a": np.linspace(1, 0, 64), "b": np.ones(64)})
     assert len(ax.lines) == 3
