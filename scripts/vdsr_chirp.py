@@ -236,7 +236,8 @@ def main(argv=None) -> dict:
                 plot_fidelity_amount(curves, ax=ax, labels=labels, ylabel=label)
             fig.tight_layout()
             fig.savefig(args.out / "fidelity.png", dpi=110)
-        print(f"wrote {args.out}/summary.json, chirp.png, retention.png")
+        written = sorted(p.name for p in args.out.iterdir() if p.suffix in (".json", ".png"))
+        print(f"wrote {', '.join(written)} in {args.out}")
     return result
 
 
