@@ -28,11 +28,14 @@ from .sr_metrics import _to_2d
 __all__ = [
     "FrequencyProfile",
     "attribution_ratio",
+    "band_retention",
     "block_dct",
     "frequency_profile",
     "high_band_share",
     "image_patches",
+    "mean_band_retention",
     "mean_frequency_profile",
+    "zigzag_band",
     "zigzag_indices",
 ]
 
@@ -260,3 +263,84 @@ def high_band_share(curve, cut: int = 28) -> float:
     if not np.isfinite(ac) or ac == 0:
         return float("nan")
     return float(c[cut:].sum() / ac)
+
+
+def zigzag_band(u: int, v: int, n: int = 8) -> int:
+    """Zigzag index of DCT coefficient ``(u, v)`` (row = vertical, column = horizontal frequency)."""
+    if not (0 <= u < n and 0 <= v < n):
+        raise ValueError(f"(u, v) = ({u}, {v}) is outside an {n}x{n} block")
+    order = zigzag_indices(n)
+    return int(np.where((order[:, 0] == u) & (order[:, 1] == v))[0][0])
+
+
+def _zigzag_coeffs(img, patch: int) -> np.ndarray:
+    """``(n_patches, p * p)`` DCT coefficients of the image's patches, zigzag order."""
+    coeffs = block_dct(image_patches(img, patch)).reshape(-1, patch * patch)
+    order = zigzag_indices(patch)
+    return coeffs[:, order[:, 0] * patch + order[:, 1]]
+
+
+def band_retention(x_hat, x, patch: int = 8, rel_floor: float = 1e-9, mode: str = "magnitude") -> np.ndarray:
+    """How much of each DCT band the inverse input keeps: mean ``|DCT(x_hat)|`` / mean ``|DCT(x)|``.
+
+    Parameters
+    ----------
+    x_hat, x : array-like or torch.Tensor
+        ``(H, W)`` inverse input and input.
+    patch : int, default 8
+        Patch size of the non-overlapping block DCT.
+    rel_floor : float, default 1e-9
+        Bands whose mean ``|DCT(x)|`` is below ``rel_floor`` times the largest
+        band's are NaN (the input has nothing there to keep).
+    mode : {"magnitude", "projection"}
+        ``"magnitude"``: mean ``|DCT(x_hat)|`` / mean ``|DCT(x)|`` over patches
+        (counts energy the inverse *adds* to a band too, e.g. the edges of
+        its attenuation pattern); ``"projection"``: ``sum DCT(x_hat) DCT(x) /
+        sum DCT(x)^2``, the least-squares gain of the input's own content in
+        the band (1: kept in phase, 0: dropped).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(patch * patch,)`` float64 in zigzag order (band 0 = DC); 1 keeps
+        the band's magnitude, 0 drops it (values above 1 are possible: the
+        inverse may move energy between bands).
+    """
+    xh, xx = _to_2d(x_hat, "x_hat"), _to_2d(x, "x")
+    if xh.shape != xx.shape:
+        raise ValueError(f"x_hat {xh.shape} and x {xx.shape} differ in shape")
+    if mode not in ("magnitude", "projection"):
+        raise ValueError(f"mode must be 'magnitude' or 'projection', got {mode!r}")
+    ch, cx = _zigzag_coeffs(xh, patch), _zigzag_coeffs(xx, patch)
+    if mode == "magnitude":
+        num, den = np.abs(ch).mean(axis=0), np.abs(cx).mean(axis=0)
+    else:
+        num, den = (ch * cx).mean(axis=0), (cx * cx).mean(axis=0)
+    empty = den <= rel_floor * den.max() if den.max() > 0 else np.ones_like(den, dtype=bool)
+    out = np.full(den.shape, np.nan)
+    out[~empty] = num[~empty] / den[~empty]
+    return out
+
+
+def mean_band_retention(pairs, patch: int = 8, mode: str = "magnitude") -> np.ndarray:
+    """:func:`band_retention` averaged over images (each image weighs the same; NaN bands skipped).
+
+    Parameters
+    ----------
+    pairs : iterable of (x_hat, x)
+        ``(H, W)`` arrays per image.
+    mode : {"magnitude", "projection"}
+        See :func:`band_retention`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(patch * patch,)``.
+    """
+    curves = [band_retention(xh, xx, patch, mode=mode) for xh, xx in pairs]
+    if not curves:
+        raise ValueError("mean_band_retention needs at least one image")
+    stack = np.stack(curves)
+    with np.errstate(invalid="ignore"):
+        n = np.isfinite(stack).sum(axis=0)
+        return np.where(n > 0, np.nansum(stack, axis=0) / np.maximum(n, 1), np.nan)

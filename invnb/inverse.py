@@ -272,6 +272,14 @@ class LayerwiseInverse:
         original code (wrong for VDSR's last layer).
     scale_bound : bool
         Scale the box bound by the target's rescaling factor (the original VDSR script).
+    target_scale : {"forward", "none", "active"}
+        How an output target (regression) is rescaled before each layer is
+        solved: ``"forward"`` (default, the original code) to the norm of the
+        forward output of that layer; ``"none"``: left as the layer above
+        produced it; ``"active"``: to the norm of the forward output as the
+        next layer sees it (after the ReLU that follows, if any; the target
+        lives there, so ``"forward"`` inflates it by the norm of the negative
+        pre-activations).
     batch_size : int, optional
         Images inverted at once (None: all). The paper setting uses 1.
     progress : bool
@@ -305,6 +313,7 @@ class LayerwiseInverse:
                  penalty: str = "l1", penalty_scale: str = "none", solver: str = "fista",
                  max_iter: Optional[int] = None,
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
+                 target_scale: str = "forward",
                  batch_size: Optional[int] = None, progress: bool = False, check_model: bool = True,
                  keep_features: bool = True):
         if penalty not in ("l1", "l2"):
@@ -315,6 +324,8 @@ class LayerwiseInverse:
             raise ValueError(f"solver must be 'fista' or 'paper', got {solver!r}")
         if relu_in_objective not in ("mirror", "always"):
             raise ValueError(f"relu_in_objective must be 'mirror' or 'always', got {relu_in_objective!r}")
+        if target_scale not in ("forward", "none", "active"):
+            raise ValueError(f"target_scale must be 'forward', 'none' or 'active', got {target_scale!r}")
         if isinstance(mask_weight, str):
             if mask_weight != "auto":
                 raise ValueError(f"mask_weight must be a number >= 0 or 'auto', got {mask_weight!r}")
@@ -350,6 +361,7 @@ class LayerwiseInverse:
         self.tol = tol
         self.relu_in_objective = relu_in_objective
         self.scale_bound = scale_bound
+        self.target_scale = target_scale
         self.batch_size = batch_size
         self.progress = progress
         self.check_model = check_model
@@ -637,9 +649,13 @@ class LayerwiseInverse:
         """Solve layer k's inverse; `lam` is a number or one per sample ``(N,)``."""
         n = below.shape[0]
         bound = below
-        if classes is None:
+        if classes is None and self.target_scale != "none":
             # Rescale the target to the norm of the forward output of this layer.
-            factor = above.flatten(1).norm(dim=1) / (t.flatten(1).norm(dim=1) + 1e-10)
+            ref = above
+            if self.target_scale == "active" and k + 1 < len(self.stack.layers) and isinstance(
+                    self.stack.layers[k + 1], nn.ReLU):
+                ref = above.clamp(min=0)
+            factor = ref.flatten(1).norm(dim=1) / (t.flatten(1).norm(dim=1) + 1e-10)
             t = t * factor.reshape((-1,) + (1,) * (t.dim() - 1))
             if self.scale_bound:
                 bound = below * factor.reshape((-1,) + (1,) * (below.dim() - 1))

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_fidelity_amount", "plot_frequency_profile"]
+__all__ = ["plot_band_retention", "plot_chirp_grid", "plot_chirp_profiles", "plot_fidelity_amount", "plot_frequency_profile"]
 
 
 def plot_frequency_profile(profile, ax=None, title: str | None = None, cut: int | None = 28):
@@ -81,4 +81,108 @@ def plot_fidelity_amount(
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_chirp_profiles(profiles, scale: int, band=None, ax=None, title: str | None = None):
+    """Attribution against local frequency on the chirp, with the LR Nyquist frequency marked.
+
+    Parameters
+    ----------
+    profiles : mapping of str to invnb.chirp.FrequencyBins
+        ``{"radial": ..., "x": ..., "y": ...}`` from :func:`invnb.chirp.chirp_profiles`.
+    scale : int
+        SR factor; a dashed line marks ``0.5 / scale`` cycles/px.
+    band : invnb.chirp.ChirpBand, optional
+        Shaded: the band of lowest (radial) attribution.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    styles = {"radial": ("k", "-"), "x": ("tab:blue", "--"), "y": ("tab:orange", ":")}
+    for name, bins in profiles.items():
+        color, ls = styles.get(name, (None, "-"))
+        ax.plot(bins.centers, bins.mean, ls, color=color, lw=1.3, label=f"{name} frequency")
+    nyq = 0.5 / scale
+    ax.axvline(nyq, color="tab:red", ls="--", lw=1, label=f"LR Nyquist x{scale} ({nyq:.3f})")
+    if band is not None:
+        ax.axvspan(band.lo, band.hi, color="0.6", alpha=0.3, label=f"lowest band (depth {band.depth:.2f})")
+    ax.set_xlabel("local frequency (cycles / HR pixel)")
+    ax.set_ylabel("mean attribution |x_hat| / |x|")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_chirp_grid(runs: Mapping, rate: float):
+    """One row per (scale, setting): input, inverse input, attribution, attribution vs frequency.
+
+    Parameters
+    ----------
+    runs : mapping of (int, str) to invnb.vdsr_analysis.VDSRInversion
+        Chirp inversions keyed by ``(scale, setting)``.
+    rate : float
+        The chirp constant.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .chirp import chirp_profiles, lowest_band
+    from .frequency import attribution_ratio
+
+    if not runs:
+        raise ValueError("plot_chirp_grid needs at least one run")
+    fig, axes = plt.subplots(len(runs), 4, figsize=(15, 3.6 * len(runs)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1.6]})
+    for row, ((scale, setting), r) in zip(axes, runs.items()):
+        att = attribution_ratio(r.x_hat, r.x)
+        prof = chirp_profiles(att, rate)
+        row[0].imshow(r.x, cmap="gray", vmin=0, vmax=1)
+        row[0].set_title(f"x{scale} input (bicubic)")
+        row[1].imshow(r.x_hat, cmap="gray", vmin=0, vmax=1)
+        row[1].set_title(f"inverse input, {setting}")
+        row[2].imshow(np.clip(att, 0, 1), cmap="inferno", vmin=0, vmax=1)
+        row[2].set_title(f"attribution (amount {r.amount:.2f})")
+        for a in row[:3]:
+            a.set_axis_off()
+        plot_chirp_profiles(prof, scale, lowest_band(prof["radial"]), ax=row[3],
+                            title=f"x{scale} {setting}: attribution vs local frequency")
+    fig.tight_layout()
+    return fig
+
+
+def plot_band_retention(curves: Mapping[str, Sequence[float]], ax=None, title: str | None = None):
+    """Per-band retention mean |DCT(x_hat)| / mean |DCT(x)| in zigzag order, one curve per run.
+
+    Parameters
+    ----------
+    curves : mapping of str to sequence of float
+        ``(64,)`` retention per zigzag band (NaN where the input has nothing).
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.5))
+    for name, c in curves.items():
+        c = np.asarray(c, dtype=np.float64)
+        ax.plot(np.arange(c.size), c, lw=1.2, label=name)
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    ax.set_xlabel("DCT band of 8x8 patches (zigzag order, 0 = DC)")
+    ax.set_ylabel("retention |DCT(x_hat)| / |DCT(x)|")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small")
+    if title:
+        ax.set_title(title)
     return ax

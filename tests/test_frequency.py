@@ -153,3 +153,143 @@ def test_profile_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="smaller than one"):
         frequency_profile(np.zeros((4, 4)), np.zeros((4, 4)))
     assert isinstance(frequency_profile(np.zeros((8, 8)), np.ones((8, 8))), FrequencyProfile)
+
+
+# ---------------------------------------------------------------------------
+# Per-band retention and zigzag band lookup: known answers
+# ---------------------------------------------------------------------------
+from invnb.frequency import band_retention, mean_band_retention, zigzag_band  # noqa: E402
+
+
+def test_zigzag_band_of_known_coefficients():
+    assert zigzag_band(0, 0) == 0 and zigzag_band(0, 1) == 1 and zigzag_band(1, 0) == 2
+    assert zigzag_band(2, 0) == 3 and zigzag_band(1, 1) == 4 and zigzag_band(7, 7) == 63
+    for k, (u, v) in enumerate(zigzag_indices(8)):
+        assert zigzag_band(int(u), int(v)) == k
+    with pytest.raises(ValueError, match="outside"):
+        zigzag_band(8, 0)
+
+
+@pytest.mark.parametrize("mode", ["magnitude", "projection"])
+def test_retention_of_pure_cosine_patches(mode):
+    """Patches of two DCT cosines; the inverse keeps one: retention 1 there, 0 in the other, NaN elsewhere."""
+    rng = np.random.default_rng(0)
+    kept, dropped = (1, 2), (5, 3)
+    tiles_x, tiles_h = [], []
+    for _ in range(12):
+        a, b = rng.uniform(0.5, 2.0, 2) * rng.choice([-1, 1], 2)
+        tiles_x.append(a * _basis(*kept) + b * _basis(*dropped))
+        tiles_h.append(a * _basis(*kept))
+    x = np.block([tiles_x[i * 4:(i + 1) * 4] for i in range(3)])  # (24, 32) image of 3x4 patches
+    x_hat = np.block([tiles_h[i * 4:(i + 1) * 4] for i in range(3)])
+    ret = band_retention(x_hat, x, mode=mode)
+    kb, db = zigzag_band(*kept), zigzag_band(*dropped)
+    assert ret[kb] == pytest.approx(1.0, abs=1e-9)
+    assert ret[db] == pytest.approx(0.0, abs=1e-9)
+    others = np.delete(np.arange(64), [kb, db])
+    assert np.isnan(ret[others]).all()
+    # averaging two copies changes nothing; a half-strength inverse halves the kept band
+    np.testing.assert_allclose(mean_band_retention([(x_hat, x), (x_hat, x)], mode=mode), ret, equal_nan=True)
+    assert band_retention(0.5 * x_hat, x, mode=mode)[kb] == pytest.approx(0.5, abs=1e-9)
+
+
+def test_projection_retention_ignores_added_out_of_phase_content():
+    x = np.tile(_basis(0, 3), (2, 2))
+    x_hat = np.tile(_basis(0, 3) * 0.0 + 0.7 * _basis(3, 0), (2, 2))
+    assert np.isnan(band_retention(x_hat, x)[zigzag_band(3, 0)])  # x has nothing in (3, 0)
+    assert band_retention(x_hat, x, mode="projection")[zigzag_band(0, 3)] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="mode"):
+        band_retention(x_hat, x, mode="phase")
+    with pytest.raises(ValueError, match="differ in shape"):
+        band_retention(x_hat[:8], x)
+
+
+# ---------------------------------------------------------------------------
+# The chirp: local frequency, binning, lowest band (known answers)
+# ---------------------------------------------------------------------------
+from invnb.chirp import (  # noqa: E402
+    bin_by_frequency,
+    chirp_frequencies,
+    chirp_hr,
+    chirp_image,
+    chirp_profiles,
+    lowest_band,
+    lr_nyquist,
+)
+from invnb.sr_data import artificial_hr  # noqa: E402
+
+
+def test_chirp_is_the_papers_image_and_keeps_its_frequency_range():
+    np.testing.assert_array_equal(chirp_hr(512, 1024), artificial_hr(512))
+    np.testing.assert_array_equal(chirp_hr(512), artificial_hr(512))  # default rate 2 * size
+    fy, fx = chirp_frequencies((64, 64), 128.0)
+    assert fx[0, -1] == pytest.approx(512 / (1024 * np.pi)) and fy[-1, 0] == pytest.approx(fx[0, -1])
+    with pytest.raises(ValueError, match="rate"):
+        chirp_image(64, rate=-1)
+
+
+def test_chirp_local_frequency_matches_zero_crossings():
+    """Measured on the image: sign changes of sin(x^2/c) between x=a and x=b number
+    the integral of 2 f over [a, b], i.e. (b^2 - a^2) / (c pi) for f = x / (c pi)."""
+    size, rate = 512, 1024.0
+    img = chirp_image(size, rate)
+    row = img[size // 2 - 1] - img.mean()  # y = 256: sin(256^2/1024) = sin(64) is far from zero
+    changes = np.diff(np.sign(row)) != 0  # change between pixel j and j+1, i.e. x = j + 1 .. j + 2
+    _, fx = chirp_frequencies((1, size), rate)
+    x = np.arange(1, size + 1)
+    for a, b in [(100, 250), (250, 400), (400, 512)]:
+        counted = changes[(x[:-1] >= a) & (x[:-1] < b)].sum()
+        expected = 2 * np.trapezoid(fx[0][(x >= a) & (x <= b)], dx=1.0) if hasattr(np, "trapezoid") else \
+            2 * np.trapz(fx[0][(x >= a) & (x <= b)], dx=1.0)
+        assert expected == pytest.approx((b * b - a * a) / (rate * np.pi), rel=0.02)
+        assert abs(counted - expected) <= 1.5, (a, b, counted, expected)
+    assert lr_nyquist(2) == pytest.approx(0.25) and lr_nyquist(4) == pytest.approx(0.125)
+
+
+def test_bin_by_frequency_recovers_a_step():
+    freq = np.tile(np.linspace(0, 0.2, 100, endpoint=False), (10, 1))
+    values = np.where(freq < 0.1, 1.0, 3.0)
+    bins = bin_by_frequency(values, freq, [0.0, 0.05, 0.1, 0.15, 0.2])
+    np.testing.assert_allclose(bins.mean, [1.0, 1.0, 3.0, 3.0])
+    assert bins.count.sum() == 1000
+    with pytest.raises(ValueError, match="increasing"):
+        bin_by_frequency(values, freq, [0.1, 0.0])
+
+
+@pytest.mark.parametrize("band", [(0.08, 0.10), (0.12, 0.14)])
+def test_lowest_band_found_where_it_was_put(band):
+    """An attribution that drops one radial-frequency region of the chirp: that band is found, with its depth."""
+    rate, size = 512.0, 256
+    fy, fx = chirp_frequencies((size, size), rate)
+    fr = np.hypot(fx, fy)
+    att = np.where((fr >= band[0]) & (fr < band[1]), 0.2, 1.0)
+    prof = chirp_profiles(att, rate, margin=4)
+    b = lowest_band(prof["radial"])
+    assert b.lo == pytest.approx(band[0], abs=0.006) and b.hi == pytest.approx(band[1], abs=0.006)
+    assert b.depth == pytest.approx(0.8, abs=0.05)
+    assert b.above == pytest.approx(1.0, abs=0.05)  # it recovers above the band
+
+
+def test_lowest_band_along_one_axis_and_at_the_top():
+    rate, size = 512.0, 256
+    fy, fx = chirp_frequencies((size, size), rate)
+    att = np.where(fx > 0.12, 0.5, 1.0)  # high x-frequencies dropped: a fall-off, no recovery
+    prof = chirp_profiles(att, rate, margin=4)
+    bx = lowest_band(prof["x"])
+    assert bx.lo == pytest.approx(0.12, abs=0.006) and bx.depth == pytest.approx(0.5, abs=0.02)
+    assert np.isnan(bx.above)
+    # along y the drop is spread evenly: no band is deeper than the rest
+    assert lowest_band(prof["y"]).depth == pytest.approx(0.0, abs=0.02)
+
+
+def test_coarsen_merges_bins_pixel_weighted():
+    from invnb.chirp import FrequencyBins
+
+    b = FrequencyBins(edges=np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]), mean=np.array([1.0, 3.0, np.nan, 2.0, 9.0]),
+                      count=np.array([1, 3, 0, 2, 5]))
+    c = b.coarsen(2)
+    np.testing.assert_allclose(c.edges, [0.0, 0.2, 0.4])
+    np.testing.assert_allclose(c.mean, [(1 + 9) / 4, 2.0])
+    np.testing.assert_array_equal(c.count, [4, 2])
+    with pytest.raises(ValueError, match="k must"):
+        b.coarsen(0)

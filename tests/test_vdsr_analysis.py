@@ -75,3 +75,57 @@ def test_center_crop(samples):
     np.testing.assert_array_equal(c.im_b_y, samples[0].im_b_y[7:17, 7:17])
     with pytest.raises(ValueError, match="does not fit"):
         center_crop(samples[0], 30)
+
+
+def test_output_fidelity_known_answers():
+    from invnb.vdsr_analysis import output_fidelity
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(20, 20))
+    f = output_fidelity(y, 1.5 * y)  # right shape, 1.5x too large
+    assert f["correlation"] == pytest.approx(1.0) and f["norm_ratio"] == pytest.approx(1.5)
+    assert f["relative_error"] == pytest.approx(0.5)
+    g = output_fidelity(y, -y, border=2)
+    assert g["correlation"] == pytest.approx(-1.0) and g["relative_error"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="all zero"):
+        output_fidelity(np.zeros((4, 4)), y[:4, :4])
+
+
+def test_target_scale_option(tiny):
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    outs = {}
+    for rule in ("forward", "none", "active"):
+        inv = vdsr_inverse(tiny, max_iter=10, target_scale=rule)
+        assert inv.target_scale == rule
+        outs[rule] = invert_vdsr(tiny, x, inv)[0]
+    assert vdsr_inverse(tiny).target_scale == "forward"  # today's behaviour stays the default
+    assert not torch.allclose(outs["forward"], outs["none"])
+    with pytest.raises(ValueError, match="target_scale"):
+        vdsr_inverse(tiny, target_scale="support")
+
+
+def test_invert_chirp_bins_to_a_profile():
+    from invnb.chirp import FrequencyBins, chirp_profiles
+    from invnb.frequency import attribution_ratio
+    from invnb.vdsr_analysis import invert_chirp
+
+    torch.manual_seed(0)
+    model = VDSR(depth=4, channels=6).eval()  # float32, like the pipeline's input
+    r = invert_chirp(model, 2, size=64, inverse=vdsr_inverse(model, max_iter=5))
+    assert r.x.shape == (64, 64) and r.name == "chirp64"
+    prof = chirp_profiles(attribution_ratio(r.x_hat, r.x), 128.0, margin=2)
+    back = FrequencyBins.from_dict(prof["radial"].to_dict())
+    np.testing.assert_allclose(back.mean, prof["radial"].mean)
+    assert np.nanmax(prof["radial"].mean) <= 1 + 1e-3  # an attenuation: |x_hat| <= |x|
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from invnb.plot_sr import plot_band_retention, plot_chirp_grid
+
+    fig = plot_chirp_grid({(2, "default"): r}, 128.0)
+    assert len(fig.axes) == 4 and len(fig.axes[3].lines) == 4  # radial, x, y, Nyquist line
+    ax = plot_band_retention({"a": np.linspace(1, 0, 64), "b": np.ones(64)})
+    assert len(ax.lines) == 3
+    plt.close("all")
