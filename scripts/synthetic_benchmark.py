@@ -487,9 +487,8 @@ def main(argv=None) -> int:
                        lambda key, name=name: tradeoff_maps(name, store, model, batch_of(key), args, device),
                        store, progress=progress, desc=f"trade-off {name}")
         trade += tradeoff_rows(name, tr.records)
-        recs = run.records
-        if not np.isnan(row["own_amount"]):  # the method's own kept input: one point
-            weight = getattr(getattr(method, "inverse", None), "mask_weight", None) if kind is None else None
+        if kind is None and not np.isnan(row["own_amount"]):  # the method's own kept input: one point
+            weight = getattr(getattr(method, "inverse", None), "mask_weight", None)
             trade.append({"method": name, "mode": "own", "param_name": "mask_weight" if base in INVERSES else "",
                           "param": weight if isinstance(weight, (int, float)) else float("nan"),
                           "amount": row["own_amount"], "n_images": row["n_images"],
@@ -552,6 +551,7 @@ def draw(args, store: ResultStore, trade: list[dict], batches, names: list[str])
     fig = plot_tradeoff_comparison(trade, max_amount=TRADEOFF_MAX_AMOUNT)
     fig.suptitle(f"Trade-off on {n_trade} held-out synthetic images, every map under the same rules "
                  "(upper left is better)")
+    fig.subplots_adjust(top=0.88)
     fig.savefig(args.out / "tradeoff.png", dpi=120)
     plt.close(fig)
 
