@@ -3,29 +3,44 @@
 Runs each method of :func:`invnb.baselines.available_methods` on held-out
 images of :mod:`invnb.synthetic` (seeds from 2,000,000 on; the embedded model
 was trained and validated on seeds below 1,000,000 and tested on 1,000,000),
-explaining the class the embedded model predicts, and measures:
+explaining the class the embedded model predicts, and measures, for every
+map by the same rules (the fair protocol of issue 10):
 
 ===========================  ==================================================================  =========
 column                       what                                                                better
 ===========================  ==================================================================  =========
-deletion_auc                 RISE deletion AUC (zero substrate), ``--step`` pixels per step       lower
-insertion_auc                RISE insertion AUC (blur substrate 11x11, sigma 5)                  higher
-amount                       amount of activation of the method's kept input (*)                 lower
-reid_top1                    top-1 re-identification from that kept input (*)                    higher
-reid_top1_top20              top-1 re-identification keeping the map's top 20% pixels             higher
-pointing_game                map maximum inside the (main) object mask                           higher
+deletion_auc                 RISE deletion AUC (zero substrate), ``--step`` pixels per step;     lower
+                             ties: mean over ``--tie-orders`` (8) seeded random tie orders
+insertion_auc                RISE insertion AUC (blur 11x11, sigma 5), ties as deletion          higher
+pointing_game                share of the map's near-maximal pixels (>= (1 - 1e-3) * max) that   higher
+                             lie in the (main) object mask
+pointing_game_strict         the same with exact ties only (the old rule)                        higher
 mass_in_mask                 share of the map's mass inside the object mask                      higher
-pointing_game_distractor     pointing game on the images with a distractor object                higher
-mass_in_mask_distractor      mass inside the target object, images with a distractor             higher
 mass_on_distractor           mass on the distractor object, images with a distractor             lower
-seconds_per_image            wall time of the attribution alone (threads: see results.json)      lower
+own_amount, own_reid_top1    amount / top-1 re-identification of the method's *own* kept input:  --/higher
+                             the inverse input ``features[0]`` (inverses), ``x * m`` of the
+                             smallest preserving mask (extremal perturbation); none otherwise
+soft_amount, soft_reid_top1  kept input ``x * a / max a`` (:func:`invnb.tradeoff.keep_soft`)     --/higher
+hard20_reid_top1             kept input: the map's top 20% pixels (seeded ties)                  higher
+tradeoff_auc_hard / _soft    area under re-identification vs amount over amounts [0, 0.3] / 0.3  higher
+                             of the map's hard (top 1%...90% pixels) / soft (exponents
+                             0.25...8) sweep (:func:`invnb.tradeoff.tradeoff_auc`)
+tradeoff_auc_own             the same for the inverse's own kept input over ``--mask-weights``   higher
+reid_hard_at_object          the hard curve read at the amount of the object itself (x * mask)   higher
+seconds_per_image            wall time of the attribution alone (device/threads: results.json)   lower
+seconds_per_image_cpu1       the same on ``--time-images`` images, CPU, one thread               lower
 ===========================  ==================================================================  =========
 
-(*) kept input: for ``inverse`` and ``inverse_paper`` the inverse input
-``features[0]`` itself; for every other map ``a`` the soft mask
-``x * a / max(a)`` (:func:`invnb.tradeoff.keep_soft`). Failed inverses
-count as not re-identified. The trade-off figure sweeps hard top-k and soft
-masks for each map and ``mask_weight`` for the inverse (:mod:`invnb.tradeoff`).
+Rows ``inverse.abs``, ``inverse.abs_x``, ``inverse.ratio`` (and the same for
+``inverse_paper``) are maps made from the inverse's kept input by
+:func:`invnb.tradeoff.kept_input_map` (``--inverse-maps``); the kind equal
+to the engine's own map is left out, so the script works whatever map the
+engine makes by default. The inverse rows use ``LayerwiseInverse(model)``
+(the default constructor) and ``LayerwiseInverse.paper(model)``; the trade-off
+also sweeps ``mask_weight`` of the default inverse (``--mask-weights``). The
+``*_at_object`` numbers and the trade-off figure use the object itself
+(``x`` times its ground-truth mask) as the reference amount. Failed
+inverses count as not re-identified.
 
 Outputs in ``--out``: ``results.csv``/``.json``/``.md`` (table, config,
 command), ``tradeoff.csv``/``.json``/``.png``, ``curves.png`` and the
@@ -33,12 +48,12 @@ per-batch items in ``items/`` (one file per method and batch: maps, curves,
 per-image scores). Running the same command again resumes: finished items
 are loaded, not recomputed; ``--methods`` may add methods to a finished run.
 
-Command used for the table bundled with the book (CPU, one thread; the
-summary files are copied to ``data/results/synthetic_benchmark/``, which
-chapter 02 displays)::
+Command used for the table bundled with the book (the summary files are
+copied to ``data/results/synthetic_benchmark/``, which chapter 02 displays);
+on a GPU, with the one-thread CPU time of every method on 20 images::
 
-    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --threads 1 --no-progress \
-        --publish data/results/synthetic_benchmark
+    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --device cuda --time-images 20 \
+        --no-progress --publish data/results/synthetic_benchmark
 """
 
 from __future__ import annotations
