@@ -166,6 +166,7 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
     assert [r["method"] for r in rows] == ["saliency", "uniform"] and rows[0]["n_images"] == 3
     assert all(0 <= r["deletion_auc"] <= 1 and 0 <= r["mass_in_mask"] <= 1 for r in rows)
     assert {r["mode"] for r in read_table(out / "tradeoff.csv")} == {"hard", "soft", "object"}
+    assert [r["method"] for r in read_table(out / "results.csv")] == ["saliency", "uniform"]
     assert (out / "tradeoff.png").stat().st_size > 0 and (out / "curves.png").stat().st_size > 0
     items = sorted((out / "items").glob("*.npz"))
     assert len(items) == 8  # 2 methods x 2 batches, and their trade-off sweeps
