@@ -353,6 +353,11 @@ def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", m
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(reid.replace("reid_", "re-identification ").replace("top", "top-"))
-    axes[1].legend(fontsize="x-small", ncol=2, loc="lower right")
+    # one legend for both panels (a method may have curves in one panel only)
+    handles = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    axes[1].legend(handles.values(), handles.keys(), fontsize="x-small", ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
