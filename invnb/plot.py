@@ -25,6 +25,7 @@ __all__ = [
     "plot_curves",
     "plot_reid",
     "plot_tradeoff",
+    "plot_tradeoff_comparison",
     "show_attribution",
     "show_image",
     "to_image",
@@ -291,3 +292,72 @@ def plot_tradeoff(rows: Sequence[Mapping], ax=None, reid: str = "reid_top1", mod
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small", ncol=2)
     return ax
+
+
+def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", max_amount: float | None = 0.3,
+                             colors: Mapping[str, object] | None = None):
+    """Every method's trade-off under the same hard and soft rules, side by side.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Trade-off rows (``mode`` ``"hard"``, ``"soft"``, ``"own"`` (a method's
+        own kept input, one point), ``"inverse"`` (a ``mask_weight`` sweep) or
+        ``"object"`` (the object itself)), e.g. ``tradeoff.json`` of
+        ``scripts/synthetic_benchmark.py``.
+    reid : str
+        Column on the vertical axis.
+    max_amount : float or None
+        Shade the amounts over which the summary number is taken.
+    colors : mapping, optional
+        One colour per method; default one ``tab20`` colour per method in
+        order of appearance, the inverse sweep black.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels (hard top-k masks, soft masks). Each shows every method's
+        curve under that rule; own kept inputs are stars in both panels, the
+        inverse's ``mask_weight`` sweep a thick black line, the object a
+        grey cross.
+    """
+    names = list(dict.fromkeys(r["method"] for r in rows if r["mode"] in ("hard", "soft", "own")))
+    if colors is None:
+        cmap = plt.get_cmap("tab20")
+        colors = {m: cmap(i % 20) for i, m in enumerate(names)}
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6), sharey=True)
+    for ax, mode, title in zip(axes, ("hard", "soft"), ("hard masks: top pixels of each map kept",
+                                                        "soft masks: x * (a / max a) ** e")):
+        for name in names:
+            pts = sorted((r for r in rows if r["method"] == name and r["mode"] == mode),
+                         key=lambda r: float(r["amount"]))
+            if pts:
+                ax.plot([float(r["amount"]) for r in pts], [float(r[reid]) for r in pts], "-o", ms=3, lw=1.2,
+                        color=colors.get(name), label=name)
+            own = [r for r in rows if r["method"] == name and r["mode"] == "own"]
+            for r in own:
+                ax.plot(float(r["amount"]), float(r[reid]), "*", ms=13, mec="black", mew=0.6,
+                        color=colors.get(name), label=f"{name} (own kept input)" if not pts else None, zorder=4)
+        sweep = sorted((r for r in rows if r["mode"] == "inverse"), key=lambda r: float(r["amount"]))
+        if sweep:
+            ax.plot([float(r["amount"]) for r in sweep], [float(r[reid]) for r in sweep], "-s", color="black",
+                    lw=2.5, ms=4, label=f"{sweep[0]['method']}: own kept input, mask_weight sweep", zorder=3)
+        for r in rows:
+            if r["mode"] == "object":
+                ax.plot(float(r["amount"]), float(r[reid]), "X", ms=11, color="grey", label=r["method"], zorder=4)
+        if max_amount:
+            ax.axvspan(0, max_amount, color="0.9", zorder=0)
+        ax.set_title(title)
+        ax.set_xlabel("amount of activation (lower = less kept)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(reid.replace("reid_", "re-identification ").replace("top", "top-"))
+    # one legend for both panels (a method may have curves in one panel only)
+    handles = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    axes[1].legend(handles.values(), handles.keys(), fontsize="x-small", ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -14,13 +14,29 @@ Each method gives a curve, measured identically for all methods:
   ``a`` is high, in two ways (both are reported, as rows with ``mode``):
 
   - ``"hard"``: keep the top ``fraction`` of pixels (all channels), zero the
-    rest (``x * 1[rank < fraction * H * W]``, ties in raster order);
+    rest (``x * 1[rank < fraction * H * W]``; ties in raster order, or, with
+    ``seed``, in one seeded random pixel order shared by every image and
+    method, :func:`invnb.metrics.tie_keys`);
   - ``"soft"``: ``x * (a / max a) ** exponent``: every pixel attenuated by its
     normalised attribution, the exponent sharpening the map (like the inverse
     input, which is a pixel-wise attenuation of ``x``).
 
 Zero is the mean colour in normalised space, the same substrate as the
 deletion metric.
+
+The inverse gets the same two rules on its maps, next to its own kept input;
+:func:`kept_input_map` turns any kept input ``x_hat`` into a map of a
+stated kind (the paper's ratio, ``|x_hat|``, ``|x_hat| * |x|``), so every
+kind is scored whatever the engine's default.
+
+One number per curve (:func:`tradeoff_auc`): the area under re-identification
+vs. amount over amounts [0, ``max_amount``] (0.3 by default), divided by
+``max_amount``; the curve is the method's points sorted by amount, joined
+linearly, anchored at (0, 0) (nothing kept: nothing re-identified) and held
+flat after its last point. 1 would mean "every class re-identified from an
+arbitrarily small kept input"; higher is better. :func:`reid_at_amount`
+reads the same curve at one amount, e.g. the amount of the object itself
+(``x`` times its ground-truth mask).
 
 Examples
 --------
@@ -39,11 +55,24 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .metrics import _check_images, _check_maps, _chunks, _topk_hits, amount_of_activation, resolve_classes
+from .metrics import (
+    _check_images,
+    _check_maps,
+    _chunks,
+    _topk_hits,
+    amount_of_activation,
+    pixel_ranks,
+    resolve_classes,
+)
 
 __all__ = [
     "DEFAULT_EXPONENTS",
     "DEFAULT_FRACTIONS",
+    "MAP_KINDS",
+    "TRADEOFF_MAX_AMOUNT",
+    "kept_input_map",
+    "reid_at_amount",
+    "tradeoff_auc",
     "inverse_tradeoff",
     "keep_soft",
     "keep_top_fraction",
@@ -61,7 +90,7 @@ DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.
 DEFAULT_EXPONENTS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-def keep_top_fraction(x: Tensor, attributions: Tensor, fraction: float) -> Tensor:
+def keep_top_fraction(x: Tensor, attributions: Tensor, fraction: float, seed: int | None = None) -> Tensor:
     """Keep the most salient pixels of each image and zero the rest.
 
     Parameters
@@ -72,12 +101,16 @@ def keep_top_fraction(x: Tensor, attributions: Tensor, fraction: float) -> Tenso
         (N, H, W) saliency.
     fraction : float
         Share of pixels kept, in [0, 1]; ``round(fraction * H * W)`` pixels.
+    seed : int or None
+        None: ties broken in raster order (the first pixel wins). An int: ties
+        broken by one random pixel order drawn from this seed, the same for
+        every image and method (:func:`invnb.metrics.tie_keys`).
 
     Returns
     -------
     Tensor
-        (N, C, H, W): ``x`` on the kept pixels, 0 elsewhere. Ties are broken
-        in raster order, so exactly the requested number of pixels is kept.
+        (N, C, H, W): ``x`` on the kept pixels, 0 elsewhere; exactly the
+        requested number of pixels is kept.
     """
     _check_images(x)
     if not 0.0 <= fraction <= 1.0:
@@ -85,10 +118,139 @@ def keep_top_fraction(x: Tensor, attributions: Tensor, fraction: float) -> Tenso
     n, _, h, w = x.shape
     a = _check_maps(attributions, n, (h, w)).to(x.device)
     k = int(round(fraction * h * w))
-    order = torch.argsort(a.reshape(n, -1), dim=1, descending=True, stable=True)
-    keep = torch.zeros(n, h * w, dtype=torch.bool, device=x.device)
-    keep.scatter_(1, order[:, :k], True)
+    keep = pixel_ranks(a, 1, seed)[0] < k
     return x * keep.reshape(n, 1, h, w)
+
+
+#: Kinds of map made from a kept input by :func:`kept_input_map`.
+MAP_KINDS: tuple[str, ...] = ("ratio", "abs", "abs_x")
+#: Upper end of the amounts over which :func:`tradeoff_auc` integrates.
+TRADEOFF_MAX_AMOUNT = 0.3
+
+
+def kept_input_map(x_hat: Tensor, x: Tensor, kind: str = "ratio", eps: float = 1e-6) -> Tensor:
+    """Attribution map of a kept input (e.g. the inverse input ``features[0]``).
+
+    Parameters
+    ----------
+    x_hat : Tensor
+        (N, C, H, W) the kept input.
+    x : Tensor
+        (N, C, H, W) the original images.
+    kind : str
+        ``"ratio"``: ``sum_c |x_hat| / (|x| + eps)``, the paper's map (about 1
+        per channel on every fully kept pixel, whatever its contrast);
+        ``"abs"``: ``sum_c |x_hat|``; ``"abs_x"``: ``sum_c |x_hat| * |x|``.
+    eps : float
+        Guard of the ratio (1e-6 as in the paper).
+
+    Returns
+    -------
+    Tensor
+        (N, H, W) non-negative, max-normalised per image to [0, 1] (an
+        all-zero map stays zero); non-finite values become 0.
+    """
+    _check_images(x_hat, "x_hat")
+    _check_images(x)
+    if x_hat.shape != x.shape:
+        raise ValueError(f"x_hat {tuple(x_hat.shape)} and x {tuple(x.shape)} must have the same shape.")
+    xh = torch.nan_to_num(x_hat.detach(), nan=0.0, posinf=0.0, neginf=0.0).abs()
+    if kind == "ratio":
+        m = (xh / (x.abs() + eps)).sum(1)
+    elif kind == "abs":
+        m = xh.sum(1)
+    elif kind == "abs_x":
+        m = (xh * x.abs()).sum(1)
+    else:
+        raise ValueError(f"unknown map kind {kind!r}; choose one of {MAP_KINDS}.")
+    peak = m.flatten(1).amax(dim=1)
+    return m / torch.where(peak > 0, peak, torch.ones_like(peak))[:, None, None]
+
+
+def _curve_points(amounts, reids) -> tuple[list[float], list[float]]:
+    a = [float(v) for v in amounts]
+    r = [float(v) for v in reids]
+    if len(a) != len(r) or not a:
+        raise ValueError(f"need as many amounts as re-identification rates, at least one; got {len(a)} and {len(r)}.")
+    pts = sorted((ai, ri) for ai, ri in zip(a, r) if ai == ai and ri == ri)  # drop NaN
+    if not pts:
+        raise ValueError("every point is NaN.")
+    if pts[0][0] < 0:
+        raise ValueError(f"amounts must be non-negative, got {pts[0][0]}.")
+    xs, ys = [0.0], [0.0]
+    for ai, ri in pts:
+        if ai == xs[-1] and len(xs) > 1:
+            ys[-1] = max(ys[-1], ri)  # equal amounts: keep the best rate
+        elif ai == 0.0:
+            ys[0] = ri
+        else:
+            xs.append(ai)
+            ys.append(ri)
+    return xs, ys
+
+
+def reid_at_amount(amounts: Sequence[float], reids: Sequence[float], amount: float) -> float:
+    """Re-identification rate of a trade-off curve at one amount.
+
+    Parameters
+    ----------
+    amounts, reids : sequence of float
+        The curve's points (any order; NaN points are dropped).
+    amount : float
+        Where to read the curve, >= 0.
+
+    Returns
+    -------
+    float
+        Linear interpolation between the points, the curve anchored at (0, 0)
+        and flat after its last point (as in :func:`tradeoff_auc`).
+    """
+    xs, ys = _curve_points(amounts, reids)
+    if amount >= xs[-1]:
+        return ys[-1]
+    for i in range(1, len(xs)):
+        if amount <= xs[i]:
+            t = (amount - xs[i - 1]) / (xs[i] - xs[i - 1])
+            return ys[i - 1] + t * (ys[i] - ys[i - 1])
+    return ys[-1]  # pragma: no cover - unreachable
+
+
+def tradeoff_auc(amounts: Sequence[float], reids: Sequence[float], max_amount: float = TRADEOFF_MAX_AMOUNT) -> float:
+    """One number per trade-off curve: normalised area under re-identification vs. amount.
+
+    Parameters
+    ----------
+    amounts, reids : sequence of float
+        The curve's points (mean amount, re-identification rate), any order.
+    max_amount : float
+        Integrate over amounts in [0, max_amount] (0.3 by default: the
+        region where a kept input is sparse).
+
+    Returns
+    -------
+    float
+        ``(1 / max_amount) * integral_0^max_amount reid(a) da`` in [0, 1] for
+        rates in [0, 1], the curve joined linearly between its points,
+        anchored at (0, 0) and flat after its last point. Higher is better.
+
+    Examples
+    --------
+    >>> tradeoff_auc([0.1, 0.2], [0.5, 1.0])       # 0.1*0.25 + 0.1*0.75 + 0.1*1.0 over 0.3
+    0.6666...
+    """
+    if not max_amount > 0:
+        raise ValueError(f"max_amount must be positive, got {max_amount}.")
+    xs, ys = _curve_points(amounts, reids)
+    if xs[-1] < max_amount:
+        xs, ys = xs + [max_amount], ys + [ys[-1]]
+    area = 0.0
+    for i in range(1, len(xs)):
+        x0, x1 = xs[i - 1], min(xs[i], max_amount)
+        if x1 <= x0:
+            break
+        y1 = reid_at_amount(xs[1:], ys[1:], x1) if xs[i] > max_amount else ys[i]
+        area += (x1 - x0) * (ys[i - 1] + y1) / 2
+    return area / max_amount
 
 
 def keep_soft(x: Tensor, attributions: Tensor, exponent: float = 1.0) -> Tensor:

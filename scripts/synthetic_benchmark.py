@@ -3,29 +3,45 @@
 Runs each method of :func:`invnb.baselines.available_methods` on held-out
 images of :mod:`invnb.synthetic` (seeds from 2,000,000 on; the embedded model
 was trained and validated on seeds below 1,000,000 and tested on 1,000,000),
-explaining the class the embedded model predicts, and measures:
+explaining the class the embedded model predicts, and measures, for every
+map by the same rules (the fair protocol of issue 10):
 
 ===========================  ==================================================================  =========
 column                       what                                                                better
 ===========================  ==================================================================  =========
-deletion_auc                 RISE deletion AUC (zero substrate), ``--step`` pixels per step       lower
-insertion_auc                RISE insertion AUC (blur substrate 11x11, sigma 5)                  higher
-amount                       amount of activation of the method's kept input (*)                 lower
-reid_top1                    top-1 re-identification from that kept input (*)                    higher
-reid_top1_top20              top-1 re-identification keeping the map's top 20% pixels             higher
-pointing_game                map maximum inside the (main) object mask                           higher
+deletion_auc                 RISE deletion AUC (zero substrate), ``--step`` pixels per step;     lower
+                             ties: mean over ``--tie-orders`` (8) seeded random tie orders
+insertion_auc                RISE insertion AUC (blur 11x11, sigma 5), ties as deletion          higher
+pointing_game                share of the map's near-maximal pixels (>= (1 - 1e-3) * max) that   higher
+                             lie in the (main) object mask
+pointing_game_strict         the same with exact ties only (the old rule)                        higher
 mass_in_mask                 share of the map's mass inside the object mask                      higher
-pointing_game_distractor     pointing game on the images with a distractor object                higher
-mass_in_mask_distractor      mass inside the target object, images with a distractor             higher
 mass_on_distractor           mass on the distractor object, images with a distractor             lower
-seconds_per_image            wall time of the attribution alone (threads: see results.json)      lower
+own_amount, own_reid_top1    amount / top-1 re-identification of the method's *own* kept input:  --/higher
+                             the inverse input ``features[0]`` (inverses), ``x * m`` of the
+                             smallest preserving mask (extremal perturbation); none otherwise
+soft_amount, soft_reid_top1  kept input ``x * a / max a`` (:func:`invnb.tradeoff.keep_soft`)     --/higher
+hard20_reid_top1             kept input: the map's top 20% pixels (seeded ties)                  higher
+tradeoff_auc_hard / _soft    area under re-identification vs amount over amounts [0, 0.3] / 0.3  higher
+                             of the map's hard (top 1%...90% pixels) / soft (exponents
+                             0.25...8) sweep (:func:`invnb.tradeoff.tradeoff_auc`)
+tradeoff_auc_own             the same for the inverse's own kept input over ``--mask-weights``   higher
+reid_hard_at_object          the hard curve read at the amount of the object itself (x * mask)   higher
+seconds_per_image            wall time of the attribution alone (device/threads: results.json)   lower
+seconds_per_image_cpu1       the same on ``--time-images`` images, CPU, one thread (also its     lower
+                             process CPU time, ``cpu_seconds_per_image_cpu1``, in the JSON)
 ===========================  ==================================================================  =========
 
-(*) kept input: for ``inverse`` and ``inverse_paper`` the inverse input
-``features[0]`` itself; for every other map ``a`` the soft mask
-``x * a / max(a)`` (:func:`invnb.tradeoff.keep_soft`). Failed inverses
-count as not re-identified. The trade-off figure sweeps hard top-k and soft
-masks for each map and ``mask_weight`` for the inverse (:mod:`invnb.tradeoff`).
+Rows ``inverse.abs``, ``inverse.abs_x``, ``inverse.ratio`` (and the same for
+``inverse_paper``) are maps made from the inverse's kept input by
+:func:`invnb.tradeoff.kept_input_map` (``--inverse-maps``); the kind equal
+to the engine's own map is left out, so the script works whatever map the
+engine makes by default. The inverse rows use ``LayerwiseInverse(model)``
+(the default constructor) and ``LayerwiseInverse.paper(model)``; the trade-off
+also sweeps ``mask_weight`` of the default inverse (``--mask-weights``). The
+``*_at_object`` numbers and the trade-off figure use the object itself
+(``x`` times its ground-truth mask) as the reference amount. Failed
+inverses count as not re-identified.
 
 Outputs in ``--out``: ``results.csv``/``.json``/``.md`` (table, config,
 command), ``tradeoff.csv``/``.json``/``.png``, ``curves.png`` and the
@@ -33,12 +49,12 @@ per-batch items in ``items/`` (one file per method and batch: maps, curves,
 per-image scores). Running the same command again resumes: finished items
 are loaded, not recomputed; ``--methods`` may add methods to a finished run.
 
-Command used for the table bundled with the book (CPU, one thread; the
-summary files are copied to ``data/results/synthetic_benchmark/``, which
-chapter 02 displays)::
+Command used for the table bundled with the book (the summary files are
+copied to ``data/results/synthetic_benchmark/``, which chapter 02 displays);
+on a GPU, with the one-thread CPU time of every method on 20 images::
 
-    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --threads 1 --no-progress \
-        --publish data/results/synthetic_benchmark
+    python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --device cuda --time-images 20 \
+        --no-progress --publish data/results/synthetic_benchmark
 """
 
 from __future__ import annotations
@@ -54,6 +70,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -61,6 +78,8 @@ sys.path.insert(0, str(REPO))
 from invnb.baselines import available_methods, make_method  # noqa: E402
 from invnb.download import sha256sum  # noqa: E402
 from invnb.metrics import (  # noqa: E402
+    POINTING_RTOL,
+    TIE_ORDERS,
     CausalCurve,
     deletion_curve,
     insertion_curve,
@@ -74,17 +93,25 @@ from invnb.synthetic import make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import (  # noqa: E402
     DEFAULT_EXPONENTS,
     DEFAULT_FRACTIONS,
+    MAP_KINDS,
+    TRADEOFF_MAX_AMOUNT,
     keep_soft,
     keep_top_fraction,
+    kept_input_map,
     kept_input_scores,
+    reid_at_amount,
+    tradeoff_auc,
     write_table,
 )
-
 INVERSES = ("inverse", "inverse_paper")
 #: Summary files copied by ``--publish``.
 PUBLISHED = ("results.md", "results.json", "results.csv", "tradeoff.csv", "tradeoff.json", "tradeoff.png",
              "curves.png")
 TOPK = (1, 5)
+#: Seed of the tie orders (deletion/insertion and hard masks), the same for every method.
+TIE_SEED = 0
+#: Kept pixel fraction of the hard-mask column ``hard20_reid_top1``.
+HARD_FRACTION = 0.2
 #: Held-out seeds: train_embedded.py uses seeds < 10**6 for training and
 #: validation and 10**6 + seed for its test set.
 SEED_BASE = 2_000_000
@@ -110,7 +137,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="mask_weight sweep of the inverse for the trade-off (default 0.25 0.5 1 2 4)")
     p.add_argument("--tradeoff-images", type=int, default=None,
                    help="images used for the trade-off sweeps (default: all)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--tie-orders", type=int, default=TIE_ORDERS,
+                   help=f"random tie orders averaged in deletion/insertion (default {TIE_ORDERS}, seed 0)")
+    p.add_argument("--inverse-maps", nargs="*", default=list(MAP_KINDS), choices=MAP_KINDS,
+                   help="map kinds made from each inverse's kept input, as extra rows (default: all; a kind "
+                        "equal to the engine's own map is not repeated)")
+    p.add_argument("--ep-steps", type=int, default=40, help="extremal perturbation Adam steps (default 40)")
+    p.add_argument("--time-images", type=int, default=0,
+                   help="also time each method on this many images on the CPU with one thread "
+                        "(column seconds_per_image_cpu1; 0: no)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (e.g. cuda for the 500 images on a GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--publish", type=Path, default=None,
@@ -119,7 +155,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     unknown = sorted(set(args.methods) - set(available_methods()))
     if unknown:
         p.error(f"unknown methods {unknown}; choose from {available_methods()}")
-    for name in ("n_images", "batch_size", "step", "rise_masks", "ig_steps"):
+    for name in ("n_images", "batch_size", "step", "rise_masks", "ig_steps", "tie_orders", "ep_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -145,6 +181,7 @@ def method_kwargs(name: str, args: argparse.Namespace) -> dict:
         "integrated_gradients": {"n_steps": args.ig_steps},
         "occlusion": {"window": args.occlusion_window, "stride": args.occlusion_stride},
         "random": {"seed": 0},
+        "extremal_perturbation": {"steps": args.ep_steps},
     }.get(name, {})
 
 
@@ -155,54 +192,143 @@ def batch_data(b: int, args, device):
     return data, normalize(data.images)
 
 
+def split_name(row: str) -> tuple[str, str | None]:
+    """``"inverse.abs"`` -> ``("inverse", "abs")``; a method's own map -> ``(name, None)``."""
+    base, _, kind = row.partition(".")
+    return base, kind or None
+
+
+def row_names(args) -> list[str]:
+    """Table rows: every method, then each inverse's maps made from its kept input."""
+    rows = []
+    for name in args.methods:
+        rows.append(name)
+        if name in INVERSES:
+            rows += [f"{name}.{kind}" for kind in args.inverse_maps]
+    return rows
+
+
+def run_method(name: str, method, x: Tensor, classes: Tensor) -> tuple[Tensor, Tensor | None, Tensor, dict]:
+    """Map, own kept input (None when the method has none), failed flags and extra arrays."""
+    extra = {}
+    if name in INVERSES:
+        res = method.inverse.invert(x, target=classes)
+        chosen = getattr(res, "mask_weight", None)
+        if isinstance(chosen, Tensor):
+            extra["chosen_mask_weight"] = chosen.float()
+        return res.attribution, res.input, res.failed, extra
+    if name == "extremal_perturbation":
+        res = method.explain(x, target=classes)
+        extra["chosen_area"] = res["area"]
+        return res["attribution"], res["kept"], torch.zeros(len(x), dtype=torch.bool), extra
+    return method.attribute(x, target=classes), None, torch.zeros(len(x), dtype=torch.bool), extra
+
+
+def score_map(maps: Tensor, kept: Tensor | None, failed: Tensor, data, x: Tensor, classes: Tensor, model,
+              args) -> dict:
+    """Every per-image score of one map (and its method's own kept input) under the shared rules."""
+    n = len(x)
+    nan = torch.full((n,), float("nan"), device=x.device)
+    maps = torch.nan_to_num(maps.float(), nan=0.0).to(x.device)
+    curve_kw = {"target": classes, "step": args.step, "tie_orders": args.tie_orders, "seed": TIE_SEED}
+    dele = deletion_curve(model, x, maps, **curve_kw)
+    ins = insertion_curve(model, x, maps, **curve_kw)
+    failed = failed.to(x.device)
+    out = {"attributions": maps, "deletion_scores": dele.scores, "insertion_scores": ins.scores,
+           "deletion_auc": dele.auc, "insertion_auc": ins.auc}
+    if kept is None:
+        out.update(own_amount=nan, own_reid_top1=nan, own_reid_top5=nan)
+    else:
+        own = kept_input_scores(model, kept.to(x.device), x, classes, TOPK)
+        out.update(own_amount=own["amount"], own_reid_top1=(own["top1"] & ~failed).float(),
+                   own_reid_top5=(own["top5"] & ~failed).float())
+    soft = kept_input_scores(model, keep_soft(x, maps), x, classes, TOPK)
+    hard = kept_input_scores(model, keep_top_fraction(x, maps, HARD_FRACTION, seed=TIE_SEED), x, classes, TOPK)
+    dis = data.has_distractor.to(x.device)
+    out.update(
+        soft_amount=soft["amount"], soft_reid_top1=soft["top1"].float(),
+        hard20_amount=hard["amount"], hard20_reid_top1=hard["top1"].float(),
+        pointing_game=pointing_game(maps, data.masks, rtol=POINTING_RTOL),
+        pointing_game_strict=pointing_game(maps, data.masks),
+        mass_in_mask=mass_in_mask(maps, data.masks),
+        mass_on_distractor=torch.where(dis, mass_in_mask(maps, data.distractor_masks), nan),
+        has_distractor=dis, failed=failed, classes=classes, labels=data.labels,
+    )
+    return out
+
+
 def evaluate(name: str, method, model, b: int, args, device) -> dict:
     """Map, curves and scores of one method on batch b (per-image arrays)."""
     data, x = batch_data(b, args, device)
     classes = predicted_classes(model, x)
     start = time.perf_counter()
-    if name in INVERSES:
-        res = method.inverse.invert(x, target=classes)
-        maps, kept, failed = res.attribution, res.input, res.failed
-    else:
-        maps = method.attribute(x, target=classes)
-        kept, failed = keep_soft(x, maps), torch.zeros(len(x), dtype=torch.bool)
+    maps, kept, failed, extra = run_method(name, method, x, classes)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    maps = torch.nan_to_num(maps.float(), nan=0.0)
-    dele = deletion_curve(model, x, maps, target=classes, step=args.step)
-    ins = insertion_curve(model, x, maps, target=classes, step=args.step)
-    own = kept_input_scores(model, kept, x, classes, TOPK)
-    failed = failed.to(device)
-    top20 = kept_input_scores(model, keep_top_fraction(x, maps, 0.2), x, classes, TOPK)
-    dis = data.has_distractor
-    return {
-        "attributions": maps,
-        "deletion_scores": dele.scores, "insertion_scores": ins.scores,
-        "deletion_auc": dele.auc, "insertion_auc": ins.auc,
-        "amount": own["amount"], "reid_top1": own["top1"] & ~failed, "reid_top5": own["top5"] & ~failed,
-        "reid_top1_top20": top20["top1"],
-        "pointing_game": pointing_game(maps, data.masks), "mass_in_mask": mass_in_mask(maps, data.masks),
-        "mass_on_distractor": torch.where(dis, mass_in_mask(maps, data.distractor_masks),
-                                          torch.full_like(dele.auc, float("nan"))),
-        "has_distractor": dis, "failed": failed, "classes": classes, "labels": data.labels,
-        "seconds": seconds, "n": len(x),
-    }
+    out = score_map(maps, kept, failed, data, x, classes, model, args)
+    if kept is not None and name in INVERSES:
+        out["kept"] = kept  # the inverse input: the other map kinds are made from it
+    obj = kept_input_scores(model, x * data.masks.unsqueeze(1).to(x.dtype), x, classes, TOPK)
+    out.update(extra, object_amount=obj["amount"], object_reid_top1=obj["top1"].float(), seconds=seconds, n=len(x))
+    return out
 
 
-def tradeoff_maps(name: str, store: ResultStore, model, b: int, args, device) -> dict:
+def evaluate_kind(row: str, store: ResultStore, model, b: int, args, device) -> dict:
+    """An inverse's map of another kind, made from its stored inverse input (no new inverse)."""
+    base, kind = split_name(row)
+    data, x = batch_data(b, args, device)
+    rec = store.load(f"{base}-b{b:03d}")
+    kept = torch.from_numpy(rec.arrays["kept"]).to(device)
+    classes = torch.from_numpy(rec.arrays["classes"]).to(device)
+    maps = kept_input_map(kept, x, kind)
+    same = bool(torch.allclose(maps, torch.from_numpy(rec.arrays["attributions"]).to(device), atol=1e-6))
+    if same:  # the engine's own map is of this kind: the row would repeat it
+        return {"same_as_own_map": True, "seconds": rec.scalars["seconds"], "n": len(x)}
+    failed = torch.from_numpy(rec.arrays["failed"]).to(device)
+    out = score_map(maps, kept, failed, data, x, classes, model, args)
+    out.update({k: rec.arrays[k] for k in ("object_amount", "object_reid_top1")})
+    out.update(same_as_own_map=False, seconds=rec.scalars["seconds"], n=len(x))
+    return out
+
+
+def time_method(name: str, args) -> dict:
+    """Seconds per image of one method on ``--time-images`` images, on the CPU with one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cpu = torch.device("cpu")
+        model = load_embedded_model(args.checkpoint, device=cpu)
+        method = make_method(name, model, **method_kwargs(name, args))
+        data = make_shapes(args.time_images, seed=SEED_BASE)
+        x = normalize(data.images)
+        classes = predicted_classes(model, x)
+        start, cpu = time.perf_counter(), time.process_time()
+        run_method(name, method, x, classes)
+        # wall time, and the process's CPU time (close to the wall time of an idle machine when others share it)
+        return {"seconds_per_image": (time.perf_counter() - start) / len(x),
+                "cpu_seconds_per_image": (time.process_time() - cpu) / len(x), "n": len(x)}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def tradeoff_maps(row: str, store: ResultStore, model, b: int, args, device) -> dict:
     """Hard top-k and soft-mask sweeps of a stored map on batch b."""
     _, x = batch_data(b, args, device)
-    rec = store.load(f"{name}-b{b:03d}")
+    rec = store.load(f"{row}-b{b:03d}")
     maps = torch.from_numpy(rec.arrays["attributions"]).to(device)
     classes = torch.from_numpy(rec.arrays["classes"]).to(device)
     m = tradeoff_count(b, args)
     x, maps, classes = x[:m], maps[:m], classes[:m]
     out = {}
-    for mode, params, keep in (("hard", DEFAULT_FRACTIONS, keep_top_fraction), ("soft", DEFAULT_EXPONENTS, keep_soft)):
-        if mode == "soft" and name == "uniform":
+    for mode, params in (("hard", DEFAULT_FRACTIONS), ("soft", DEFAULT_EXPONENTS)):
+        if mode == "soft" and row == "uniform":
             continue  # x * 1 = x: the amount of the unmasked image is undefined
-        scores = [kept_input_scores(model, keep(x, maps, p), x, classes, TOPK) for p in params]
+        if mode == "hard":
+            kept = [keep_top_fraction(x, maps, p, seed=TIE_SEED) for p in params]
+        else:
+            kept = [keep_soft(x, maps, p) for p in params]
+        scores = [kept_input_scores(model, k, x, classes, TOPK) for k in kept]
         out[f"{mode}_amount"] = torch.stack([s["amount"] for s in scores])
         for k in TOPK:
             out[f"{mode}_top{k}"] = torch.stack([s[f"top{k}"] for s in scores])
@@ -237,30 +363,50 @@ def _cat(records, key):
     return np.concatenate([r.arrays[key] for r in records])
 
 
+#: Per-image columns of the table (means over images).
+COLUMNS = ("deletion_auc", "insertion_auc", "pointing_game", "pointing_game_strict", "mass_in_mask",
+           "own_amount", "own_reid_top1", "own_reid_top5", "soft_amount", "soft_reid_top1",
+           "hard20_amount", "hard20_reid_top1")
+
+
 def summarise(name: str, records) -> tuple[dict, dict]:
-    """Table row (means) and standard errors of one method."""
+    """Table row (means) and standard errors of one map."""
     dis = _cat(records, "has_distractor").astype(bool)
     n = len(dis)
-    cols = {
-        "deletion_auc": _cat(records, "deletion_auc"), "insertion_auc": _cat(records, "insertion_auc"),
-        "amount": _cat(records, "amount"), "reid_top1": _cat(records, "reid_top1"),
-        "reid_top5": _cat(records, "reid_top5"), "reid_top1_top20": _cat(records, "reid_top1_top20"),
-        "pointing_game": _cat(records, "pointing_game"), "mass_in_mask": _cat(records, "mass_in_mask"),
+    cols = {c: _cat(records, c) for c in COLUMNS}
+    cols.update({
         "pointing_game_distractor": _cat(records, "pointing_game")[dis],
         "mass_in_mask_distractor": _cat(records, "mass_in_mask")[dis],
         "mass_on_distractor": _cat(records, "mass_on_distractor")[dis],
-    }
+    })
     row = {"method": name, "n_images": n, "n_distractor": int(dis.sum())}
     se = {}
     for k, v in cols.items():
         v = v.astype(float)
         row[k] = float(v.mean()) if len(v) else float("nan")
         se[k] = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+    for extra in ("chosen_mask_weight", "chosen_area"):
+        if extra in records[0].arrays:
+            row[f"mean_{extra}"] = float(_cat(records, extra).mean())
     row["seconds_per_image"] = sum(r.scalars["seconds"] for r in records) / n
     row["n_failed"] = int(_cat(records, "failed").sum())
     labels, classes = _cat(records, "labels"), _cat(records, "classes")
     row["model_accuracy"] = float((labels == classes).mean())
     return row, se
+
+
+def add_tradeoff_summary(row: dict, trade: list[dict], object_amount: float) -> None:
+    """The trade-off summary numbers of one table row, from its trade-off rows."""
+    for mode in ("hard", "soft", "own"):
+        pts = [r for r in trade if r["method"] == row["method"] and r["mode"] == mode]
+        if mode == "own":
+            pts = [r for r in trade if r["method"] == f"{row['method']} (sweep)"]
+        if pts:
+            am, re = [r["amount"] for r in pts], [r["reid_top1"] for r in pts]
+            row[f"tradeoff_auc_{mode}"] = tradeoff_auc(am, re, TRADEOFF_MAX_AMOUNT)
+            row[f"reid_{mode}_at_object"] = reid_at_amount(am, re, object_amount)
+        else:
+            row[f"tradeoff_auc_{mode}"] = row[f"reid_{mode}_at_object"] = float("nan")
 
 
 def tradeoff_rows(name: str, records) -> list[dict]:
@@ -278,20 +424,34 @@ def tradeoff_rows(name: str, records) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], command: str, config: dict) -> str:
-    cols = ["deletion_auc", "insertion_auc", "amount", "reid_top1", "reid_top1_top20", "pointing_game",
-            "mass_in_mask", "mass_in_mask_distractor", "mass_on_distractor", "seconds_per_image"]
-    arrows = {"deletion_auc": "↓", "amount": "↓", "mass_on_distractor": "↓", "seconds_per_image": "↓"}
-    head = "| method | " + " | ".join(f"{c} {arrows.get(c, '↑')}" for c in cols) + " |"
+#: Columns of the markdown table, in order.
+TABLE_COLUMNS = ("deletion_auc", "insertion_auc", "pointing_game", "pointing_game_strict", "mass_in_mask",
+                 "mass_on_distractor", "own_amount", "own_reid_top1", "soft_reid_top1", "hard20_reid_top1",
+                 "tradeoff_auc_hard", "tradeoff_auc_soft", "tradeoff_auc_own", "reid_hard_at_object",
+                 "seconds_per_image", "seconds_per_image_cpu1")
+_LOWER_BETTER = ("deletion_auc", "own_amount", "mass_on_distractor", "seconds_per_image", "seconds_per_image_cpu1")
+
+
+def _fmt(v, col: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.3g}" if col.startswith("seconds") else f"{v:.3f}"
+
+
+def markdown(rows: list[dict], command: str, config: dict, object_row: dict | None = None) -> str:
+    cols = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
+    head = "| method | " + " | ".join(f"{c} {'↓' if c in _LOWER_BETTER else '↑'}" for c in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
     for r in rows:
-        lines.append(f"| {r['method']} | " + " | ".join(
-            f"{r[c]:.3g}" if c == "seconds_per_image" else f"{r[c]:.3f}" for c in cols) + " |")
+        lines.append(f"| {r['method']} | " + " | ".join(_fmt(r.get(c), c) for c in cols) + " |")
     n = rows[0]["n_images"] if rows else 0
     nd = rows[0]["n_distractor"] if rows else 0
+    obj = "" if object_row is None else (
+        f" The object itself (x times its mask) has amount {object_row['amount']:.3f} and re-identification "
+        f"{object_row['reid_top1']:.3f}.")
     return (
         f"Synthetic benchmark: {n} held-out images ({nd} with a distractor), embedded model "
-        f"accuracy {rows[0]['model_accuracy']:.3f} on them.\n\n" + "\n".join(lines)
+        f"accuracy {rows[0]['model_accuracy']:.3f} on them.{obj}\n\n" + "\n".join(lines)
         + f"\n\nCommand: `{command}`\n\nConfig: `{json.dumps(config, sort_keys=True)}`\n"
     )
 
@@ -308,36 +468,52 @@ def main(argv=None) -> int:
         "step": args.step, "rise_masks": args.rise_masks, "ig_steps": args.ig_steps,
         "occlusion_window": args.occlusion_window, "occlusion_stride": args.occlusion_stride,
         "tradeoff_images": args.tradeoff_images, "fractions": list(DEFAULT_FRACTIONS),
-        "exponents": list(DEFAULT_EXPONENTS),
+        "exponents": list(DEFAULT_EXPONENTS), "tie_orders": args.tie_orders, "tie_seed": TIE_SEED,
+        "pointing_rtol": POINTING_RTOL, "hard_fraction": HARD_FRACTION, "tradeoff_max_amount": TRADEOFF_MAX_AMOUNT,
+        "ep_steps": args.ep_steps,
     }
     store = ResultStore(args.out / "items", config=config)
     n_batches = math.ceil(args.n_images / args.batch_size)
     batches = range(n_batches)
+    tb = [b for b in batches if tradeoff_count(b, args) > 0]
+    started = time.perf_counter()
 
-    summary, errors, trade = [], {}, []
-    for name in args.methods:
-        method = make_method(name, model, **method_kwargs(name, args))
-        def fn(key, name=name, method=method):
-            return evaluate(name, method, model, batch_of(key), args, device)
+    summary, errors, trade, rows_done = [], {}, [], []
+    for name in row_names(args):
+        base, kind = split_name(name)
+        if kind is None:
+            method = make_method(name, model, **method_kwargs(name, args))
+
+            def fn(key, name=name, method=method):
+                return evaluate(name, method, model, batch_of(key), args, device)
+        else:
+            def fn(key, name=name):
+                return evaluate_kind(name, store, model, batch_of(key), args, device)
 
         run = run_items([f"{name}-b{b:03d}" for b in batches], fn, store, progress=progress, desc=name)
+        if kind is not None and all(r.scalars.get("same_as_own_map") for r in run.records):
+            continue  # the engine's own map already is of this kind
         row, se = summarise(name, run.records)
+        if args.time_images:
+            rec = run_items([f"time-{base}"], lambda key, base=base: time_method(base, args), store,
+                            progress=False).records[0]
+            row["seconds_per_image_cpu1"] = rec.scalars["seconds_per_image"]
+            row["cpu_seconds_per_image_cpu1"] = rec.scalars.get("cpu_seconds_per_image", float("nan"))
         summary.append(row)
         errors[name] = se
-        if name in INVERSES:
-            # the method's own setting is one point of the trade-off plot
-            trade.append({"method": name, "mode": "inverse", "param_name": "mask_weight",
-                          "param": float(method.inverse.mask_weight), "amount": row["amount"],
-                          "n_images": row["n_images"], **{f"reid_top{k}": row[f"reid_top{k}"] for k in TOPK}})
-            continue
-        tb = [b for b in batches if tradeoff_count(b, args) > 0]
+        rows_done.append((name, run.records))
         tr = run_items([f"tradeoff-{name}-b{b:03d}" for b in tb],
                        lambda key, name=name: tradeoff_maps(name, store, model, batch_of(key), args, device),
                        store, progress=progress, desc=f"trade-off {name}")
         trade += tradeoff_rows(name, tr.records)
+        if kind is None and not np.isnan(row["own_amount"]):  # the method's own kept input: one point
+            weight = getattr(getattr(method, "inverse", None), "mask_weight", None)
+            trade.append({"method": name, "mode": "own", "param_name": "mask_weight" if base in INVERSES else "",
+                          "param": weight if isinstance(weight, (int, float)) else float("nan"),
+                          "amount": row["own_amount"], "n_images": row["n_images"],
+                          **{f"reid_top{k}": row[f"own_reid_top{k}"] for k in TOPK}})
 
     if "inverse" in args.methods:
-        tb = [b for b in batches if tradeoff_count(b, args) > 0]
         for w in args.mask_weights:
             tr = run_items([f"tradeoff-inverse-w{w:g}-b{b:03d}" for b in tb],
                            lambda key, w=w: tradeoff_inverse(w, model, batch_of(key), args, device),
@@ -350,18 +526,27 @@ def main(argv=None) -> int:
                         for k in TOPK})
             trade.append(row)
 
+    recs = rows_done[0][1]
+    object_row = {"method": "object (x * mask)", "mode": "object", "param_name": "", "param": float("nan"),
+                  "amount": float(_cat(recs, "object_amount").mean()),
+                  "reid_top1": float(_cat(recs, "object_reid_top1").mean()), "n_images": len(_cat(recs, "classes"))}
+    trade.append(object_row)
+    for row in summary:
+        add_tradeoff_summary(row, trade, object_row["amount"])
+
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *sys.argv[1:]])
     meta = {"command": command, "config": config, "n_images": args.n_images, "device": str(device),
             "code_fingerprint": code_fingerprint(), "git_commit": git_commit(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform(),
-            "methods": {m: method_kwargs(m, args) for m in args.methods}}
+            "methods": {m: method_kwargs(m, args) for m in args.methods}, "object": object_row,
+            "wall_seconds_this_call": time.perf_counter() - started}
     out = args.out
     write_table(summary, out / "results.csv")
     (out / "results.json").write_text(json.dumps({**meta, "rows": summary, "standard_errors": errors}, indent=1))
-    (out / "results.md").write_text(markdown(summary, command, config))
+    (out / "results.md").write_text(markdown(summary, command, config, object_row))
     write_table(trade, out / "tradeoff.csv")
     (out / "tradeoff.json").write_text(json.dumps({**meta, "rows": trade}, indent=1))
-    draw(args, store, trade, batches)
+    draw(args, store, trade, batches, [n for n, _ in rows_done])
     if args.publish:
         import shutil
 
@@ -372,33 +557,27 @@ def main(argv=None) -> int:
     return 0
 
 
-def draw(args, store: ResultStore, trade: list[dict], batches) -> None:
-    """Trade-off figure (hard and soft masks) and mean deletion/insertion curves."""
+def draw(args, store: ResultStore, trade: list[dict], batches, names: list[str]) -> None:
+    """Trade-off figure (every map under the same hard and soft rules) and mean deletion/insertion curves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from invnb.plot import plot_curves, plot_tradeoff
+    from invnb.plot import plot_curves, plot_tradeoff_comparison
 
-    names = list(dict.fromkeys(r["method"] for r in trade))
-    palette = plt.get_cmap("tab20")
-    colors = {m: palette(i % 20) for i, m in enumerate(n for n in names if not n.startswith("inverse"))}
-    colors.update({"inverse (sweep)": "black", "inverse": "black", "inverse_paper": "red"})
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
-    for ax, mode, title in zip(axes, ("hard", "soft"), ("hard top-k masks", "soft masks x * (a / max a)^e")):
-        plot_tradeoff(trade, ax=ax, modes=(mode, "inverse"), colors=colors)
-        ax.set_title(f"maps kept as {title}; inverse: mask_weight sweep")
-    fig.suptitle(f"Trade-off on {args.n_images if args.tradeoff_images is None else args.tradeoff_images} "
-                 "held-out synthetic images (upper left is better)")
-    fig.tight_layout()
+    n_trade = args.n_images if args.tradeoff_images is None else min(args.tradeoff_images, args.n_images)
+    fig = plot_tradeoff_comparison(trade, max_amount=TRADEOFF_MAX_AMOUNT)
+    fig.suptitle(f"Trade-off on {n_trade} held-out synthetic images, every map under the same rules "
+                 "(upper left is better)")
+    fig.subplots_adjust(top=0.88)
     fig.savefig(args.out / "tradeoff.png", dpi=120)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     for ax, mode in zip(axes, ("deletion", "insertion")):
         curves = {}
-        for name in args.methods:
+        for name in names:
             recs = [store.load(f"{name}-b{b:03d}") for b in batches]
             scores = torch.from_numpy(_cat(recs, f"{mode}_scores"))
             hw = int(np.prod(recs[0].arrays["attributions"].shape[1:]))

@@ -18,6 +18,7 @@ FAST = {
     "integrated_gradients": {"n_steps": 8},
     "inverse": {"max_iter": 5},
     "inverse_paper": {"max_iter": 5},
+    "extremal_perturbation": {"steps": 5},
 }
 
 
@@ -213,3 +214,46 @@ def test_make_method_errors():
         make_method("saliency", tiny_cnn(), batch_size=0)
     with pytest.raises(ValueError, match="no Conv2d"):
         make_method("grad_cam", linear_model())
+
+
+class SquareEvidence(nn.Module):
+    """Two logits: ``[20 * mean of x over a square - 5, 0]``: the class lives in the square."""
+
+    def __init__(self, top=8, left=16, side=8):
+        super().__init__()
+        self.sl = (slice(top, top + side), slice(left, left + side))
+        self.eval()
+
+    def forward(self, x):
+        s = 20 * x[:, :, self.sl[0], self.sl[1]].mean(dim=(1, 2, 3)) - 5
+        return torch.stack([s, torch.zeros_like(s)], dim=1)
+
+
+def test_extremal_perturbation_finds_a_planted_square_at_the_requested_area():
+    from invnb.baselines import ExtremalPerturbation
+
+    model = SquareEvidence()
+    x = torch.ones(2, 3, 32, 32)
+    square = torch.zeros(32, 32, dtype=torch.bool)
+    square[8:16, 16:24] = True
+    area = float(square.float().mean())  # 64 / 1024
+    ep = ExtremalPerturbation(model, areas=(area, 0.25), steps=150, grid=8)
+    res = ep.explain(x, target=0)
+    masks = res["masks"]
+    assert masks.shape == (2, 2, 32, 32)
+    # the mask of the object's own area lies on the square and has that area
+    inside = (masks[:, 0] * square).flatten(1).sum(1) / masks[:, 0].flatten(1).sum(1)
+    assert (inside > 0.7).all()
+    assert masks[:, 0].mean(dim=(1, 2)).sub(area).abs().max() < 0.02
+    assert masks[:, 1].mean(dim=(1, 2)).sub(0.25).abs().max() < 0.03
+    # the map ranks the square's core first (the smooth masks blur its edges); the smallest area keeps the class
+    top = res["attribution"].flatten(1).topk(int(square.sum()) // 2, dim=1).indices
+    assert square.flatten()[top].float().mean() > 0.8
+    assert res["preserved"][:, 0].all() and torch.allclose(res["area"], torch.full((2,), area))
+    assert torch.allclose(res["kept"], x * masks[:, 0:1])
+    # deterministic and independent of batching
+    again = ExtremalPerturbation(model, areas=(area, 0.25), steps=150, grid=8, batch_size=1).attribute(x, 0)
+    assert torch.allclose(again, res["attribution"], atol=1e-4)
+    assert "extremal_perturbation" in available_methods()
+    with pytest.raises(ValueError, match="areas"):
+        ExtremalPerturbation(model, areas=(0.0,))

@@ -39,18 +39,24 @@ def test_synthetic_benchmark_is_complete_and_for_the_shipped_model(benchmark):
     assert res["config"]["checkpoint_sha256"] == sha256sum(EMBEDDED_CHECKPOINT)
     assert res["n_images"] >= 500
     rows = {r["method"]: r for r in res["rows"]}
-    assert set(rows) == set(available_methods())
+    # every method, and the inverses' other map kinds ("inverse.abs", ...)
+    assert {script.split_name(m)[0] for m in rows} == set(available_methods())
+    assert res["config"]["tie_orders"] >= 1 and res["config"]["pointing_rtol"] > 0
     for r in rows.values():
         assert r["n_images"] == res["n_images"]
-        for key in ("deletion_auc", "insertion_auc", "amount", "reid_top1", "pointing_game", "mass_in_mask"):
-            assert 0.0 <= r[key] <= 1.0 or (key == "amount" and math.isnan(r[key])), (r["method"], key)
+        for key in ("deletion_auc", "insertion_auc", "pointing_game", "pointing_game_strict", "mass_in_mask",
+                    "soft_reid_top1", "hard20_reid_top1", "tradeoff_auc_hard"):
+            assert 0.0 <= r[key] <= 1.0, (r["method"], key)
+        own = script.split_name(r["method"])[0] in (*script.INVERSES, "extremal_perturbation")
+        assert math.isnan(r["own_amount"]) != own, r["method"]  # an own kept input exactly where one exists
     assert res["command"].startswith("python ") and "synthetic_benchmark.py" in res["command"]
 
 
 def test_synthetic_benchmark_tables_agree_with_each_other(benchmark):
     folder, res, script = benchmark
     # the markdown table is what the script writes from the JSON rows
-    assert (folder / "results.md").read_text() == script.markdown(res["rows"], res["command"], res["config"])
+    assert (folder / "results.md").read_text() == script.markdown(res["rows"], res["command"], res["config"],
+                                                                  res["object"])
     with open(folder / "results.csv", newline="") as f:
         csv_rows = list(csv.DictReader(f))
     assert [r["method"] for r in csv_rows] == [r["method"] for r in res["rows"]]
@@ -58,6 +64,7 @@ def test_synthetic_benchmark_tables_agree_with_each_other(benchmark):
         assert float(c["deletion_auc"]) == pytest.approx(j["deletion_auc"], rel=1e-6)
     trade = json.loads((folder / "tradeoff.json").read_text())
     methods = {r["method"] for r in trade["rows"]}
-    assert "inverse (sweep)" in methods and methods - {"inverse (sweep)"} <= set(available_methods())
+    assert {"inverse (sweep)", res["object"]["method"]} <= methods
+    assert methods - {"inverse (sweep)", res["object"]["method"]} == {r["method"] for r in res["rows"]}
     for png in ("tradeoff.png", "curves.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -352,3 +352,87 @@ def test_mass_in_mask_constructed_maps():
     assert mass_in_mask(a, masks).tolist() == pytest.approx([0.5, 0.5, 0.25])
     with pytest.raises(ValueError, match="masks"):
         mass_in_mask(a, masks[:, :1])
+
+
+# --------------------------------------------------------------------------- the fair protocol: ties
+def test_pointing_game_tie_tolerance_on_constructed_maps():
+    from invnb.metrics import POINTING_RTOL
+
+    masks = torch.zeros(3, 4, 4, dtype=torch.bool)
+    masks[:, :2, :2] = True  # 4 of 16 pixels
+    a = torch.zeros(3, 4, 4)
+    # image 0: strict max outside, three near-ties (within 1e-3) inside
+    a[0, 3, 3] = 1.0
+    a[0, 0, 0] = a[0, 0, 1] = a[0, 1, 0] = 0.9995
+    # image 1: a clear peak inside, the runner-up 1% lower outside
+    a[1, 0, 0] = 1.0
+    a[1, 3, 3] = 0.99
+    # image 2: all-zero map, every pixel ties
+    strict = pointing_game(a, masks)
+    tolerant = pointing_game(a, masks, rtol=POINTING_RTOL)
+    assert strict.tolist() == pytest.approx([0.0, 1.0, 0.25])
+    assert tolerant.tolist() == pytest.approx([0.75, 1.0, 0.25])
+    # scale-free: multiplying a map changes nothing
+    assert pointing_game(7 * a, masks, rtol=POINTING_RTOL).tolist() == pytest.approx(tolerant.tolist())
+    with pytest.raises(ValueError, match="rtol"):
+        pointing_game(a, masks, rtol=1.5)
+
+
+def test_pixel_ranks_break_ties_by_the_seeded_keys_only():
+    from invnb.metrics import pixel_ranks, tie_keys
+
+    a = torch.tensor([[[3.0, 1.0], [1.0, 2.0]]])
+    raster = pixel_ranks(a)
+    assert raster.tolist() == [[[0, 2, 3, 1]]]  # ties (the two 1s) in raster order
+    ranks = pixel_ranks(a, 6, seed=3)
+    assert ranks.shape == (6, 1, 4)
+    assert (ranks[:, 0, 0] == 0).all() and (ranks[:, 0, 3] == 1).all()  # untied pixels keep their rank
+    keys = tie_keys(4, 6, seed=3)
+    for r in range(6):  # the tied pair follows the keys of its two pixels
+        assert (ranks[r, 0, 1] < ranks[r, 0, 2]) == (keys[r, 1] < keys[r, 2])
+    assert torch.equal(pixel_ranks(a, 6, seed=3), ranks)  # seeded: repeatable
+    assert not torch.equal(tie_keys(100, 1, seed=0), tie_keys(100, 1, seed=1))
+    with pytest.raises(ValueError, match="seed"):
+        pixel_ranks(a, 2)
+
+
+def test_tie_averaged_deletion_on_a_block_constant_map_matches_the_expectation():
+    # Score = sum of x over 6 evidence pixels (a linear score through `target`),
+    # x = 1 everywhere, deleted pixels become 0. Block A (value 2, 8 pixels) holds
+    # 4 evidence pixels, block B (value 1, 8 pixels) holds 2. With step 4 the
+    # expected remaining evidence after 0, 4, 8, 12, 16 deletions is
+    # 6, 6 - 4*4/8, 2, 2 - 4*2/8, 0 = [6, 4, 2, 1, 0] (hypergeometric means).
+    w = torch.zeros(1, 4, 4)
+    evid = [(0, 0), (0, 1), (0, 2), (0, 3), (2, 0), (2, 1)]
+    for i, j in evid:
+        w[0, i, j] = 1.0
+    model = PixelSum(w)
+    x = torch.ones(1, 1, 4, 4)
+    a = torch.ones(1, 4, 4)
+    a[0, :2] = 2.0  # block A: rows 0-1 (evidence (0,0)..(0,3)); block B: rows 2-3 ((2,0), (2,1))
+    score = lambda out: out[:, 0]  # noqa: E731
+    mean = deletion_curve(model, x, a, target=score, step=4, tie_orders=400, seed=0).scores[0]
+    assert mean.tolist() == pytest.approx([6.0, 4.0, 2.0, 1.0, 0.0], abs=0.2)
+    # raster order (the old rule) deletes row 0 first: all 4 evidence pixels of A at once
+    raster = deletion_curve(model, x, a, target=score, step=4).scores[0]
+    assert raster.tolist() == pytest.approx([6.0, 2.0, 2.0, 0.0, 0.0])
+
+
+def test_tie_averaged_curves_ignore_batching_and_image_order():
+    model = tiny_cnn(seed=2)
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 8, 8)
+    a = torch.randint(0, 3, (5, 8, 8)).float()  # heavy ties
+    kw = dict(target=1, step=5, tie_orders=4, seed=7)
+    full = deletion_curve(model, x, a, **kw).scores
+    assert torch.allclose(deletion_curve(model, x, a, batch_size=2, **kw).scores, full, atol=1e-6)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    assert torch.allclose(deletion_curve(model, x[perm], a[perm], **kw).scores, full[perm], atol=1e-6)
+    assert torch.allclose(insertion_curve(model, x, a, batch_size=3, **kw).scores,
+                          insertion_curve(model, x, a, **kw).scores, atol=1e-6)
+    # the seed matters on a tied map, and a tie-free map gives the plain curve whatever the seed
+    other = deletion_curve(model, x, a, **{**kw, "seed": 8}).scores
+    assert not torch.allclose(other, full, atol=1e-6)
+    b = torch.rand(5, 8, 8)
+    assert torch.allclose(deletion_curve(model, x, b, **kw).scores,
+                          deletion_curve(model, x, b, target=1, step=5).scores, atol=1e-6)

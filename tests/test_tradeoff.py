@@ -165,7 +165,8 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
     rows = read_table(out / "results.csv")
     assert [r["method"] for r in rows] == ["saliency", "uniform"] and rows[0]["n_images"] == 3
     assert all(0 <= r["deletion_auc"] <= 1 and 0 <= r["mass_in_mask"] <= 1 for r in rows)
-    assert {r["mode"] for r in read_table(out / "tradeoff.csv")} == {"hard", "soft"}
+    assert {r["mode"] for r in read_table(out / "tradeoff.csv")} == {"hard", "soft", "object"}
+    assert [r["method"] for r in read_table(out / "results.csv")] == ["saliency", "uniform"]
     assert (out / "tradeoff.png").stat().st_size > 0 and (out / "curves.png").stat().st_size > 0
     items = sorted((out / "items").glob("*.npz"))
     assert len(items) == 8  # 2 methods x 2 batches, and their trade-off sweeps
@@ -174,3 +175,61 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in items} == stamps
     with pytest.raises(ValueError, match="another run config"):
         bench.main(argv + ["--step", "7"])
+
+
+# --------------------------------------------------------------------------- the fair protocol
+def test_tradeoff_auc_and_reid_at_amount_on_hand_made_curves():
+    from invnb.tradeoff import reid_at_amount, tradeoff_auc
+
+    # (0,0)-(0.1,0.5)-(0.2,1.0), flat to 0.3: 0.025 + 0.075 + 0.1 = 0.2, / 0.3
+    assert tradeoff_auc([0.2, 0.1], [1.0, 0.5]) == pytest.approx(2 / 3)
+    # a point beyond the window: the curve is cut at 0.3 by interpolation (0.5 there)
+    assert tradeoff_auc([0.6], [1.0]) == pytest.approx(0.25)
+    assert tradeoff_auc([0.05, 0.6], [1.0, 1.0]) == pytest.approx((0.025 + 0.25) / 0.3)
+    assert tradeoff_auc([0.1, float("nan")], [1.0, 0.3]) == pytest.approx((0.05 + 0.2) / 0.3)
+    assert tradeoff_auc([0.1, 0.2], [0.5, 1.0], max_amount=0.2) == pytest.approx((0.025 + 0.075) / 0.2)
+    assert reid_at_amount([0.1, 0.2], [0.5, 1.0], 0.15) == pytest.approx(0.75)
+    assert reid_at_amount([0.1, 0.2], [0.5, 1.0], 0.05) == pytest.approx(0.25)
+    assert reid_at_amount([0.1, 0.2], [0.5, 1.0], 0.9) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="as many"):
+        tradeoff_auc([0.1], [0.5, 0.6])
+
+
+def test_kept_input_map_kinds_by_hand():
+    from invnb.tradeoff import kept_input_map
+
+    x = torch.tensor([[[[1.0, 4.0]]], [[[2.0, -2.0]]]])  # (2, 1, 1, 2)
+    xh = torch.tensor([[[[0.5, 2.0]]], [[[0.0, 0.0]]]])
+    assert kept_input_map(xh, x, "ratio")[0, 0].tolist() == pytest.approx([1.0, 1.0], rel=1e-5)  # 0.5, 0.5
+    assert kept_input_map(xh, x, "abs")[0, 0].tolist() == pytest.approx([0.25, 1.0])
+    assert kept_input_map(xh, x, "abs_x")[0, 0].tolist() == pytest.approx([0.5 / 8, 1.0])
+    assert kept_input_map(xh, x, "abs")[1].abs().sum() == 0  # an all-zero kept input stays zero
+    with pytest.raises(ValueError, match="kind"):
+        kept_input_map(xh, x, "bogus")
+
+
+def test_keep_top_fraction_seeded_ties_are_shared_across_images_and_batches():
+    x = torch.randn(3, 3, 8, 8)
+    a = torch.ones(3, 8, 8)  # all ties
+    kept = keep_top_fraction(x, a, 0.25, seed=5)
+    on = kept.abs().sum(1) > 0
+    assert (on.flatten(1).sum(1) == 16).all()
+    assert torch.equal(on[0], on[1]) and torch.equal(on[1], on[2])  # the same tie order for every image
+    assert torch.equal(keep_top_fraction(x[1:2], a[1:2], 0.25, seed=5), kept[1:2])
+    assert not on[0].flatten()[:16].all()  # not the raster order
+    assert (keep_top_fraction(x, a, 0.25).abs().sum(1) > 0)[0].flatten()[:16].all()  # seed None: raster
+
+
+def test_tradeoff_comparison_figure():
+    rows = [{"method": m, "mode": mode, "amount": am, "reid_top1": r}
+            for m in ("a", "b") for mode in ("hard", "soft") for am, r in ((0.1, 0.2), (0.4, 0.9))]
+    rows += [{"method": "a", "mode": "own", "amount": 0.2, "reid_top1": 1.0},
+             {"method": "inv (sweep)", "mode": "inverse", "amount": 0.3, "reid_top1": 0.8},
+             {"method": "object", "mode": "object", "amount": 0.15, "reid_top1": 1.0}]
+    fig = plot.plot_tradeoff_comparison(rows)
+    assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
+    # per panel: 2 curves, 1 own star, the sweep, the object
+    assert [len(ax.lines) for ax in fig.axes] == [5, 5]
+    colours = {ln.get_label(): ln.get_color() for ln in fig.axes[0].lines}
+    assert colours["a"] != colours["b"]
+    plt.close(fig)
