@@ -125,6 +125,8 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    # full float32 on GPUs: cuDNN's default TF32 convolutions round to ~1e-3, more than the CPU
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     data_dir = args.data_dir or local_data_dir()
     weights = args.weights or data_dir / "vdsr" / "vdsr.pth"
     model = load_vdsr(weights, map_location=args.device)
