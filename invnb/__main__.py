@@ -197,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
-            for path in sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb")):
+            found = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+            if not found:  # e.g. installed from a wheel: the notebooks live in the repository
+                raise FileNotFoundError(f"no notebooks found in {NOTEBOOK_DIR} (invnb is installed without its "
+                                        "repository); clone the repository to run the book's chapters")
+            for path in found:
                 print(path.stem)
         elif args.command == "params":
             for name, info in notebook_parameters(find_notebook(args.notebook)).items():
