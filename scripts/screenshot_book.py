@@ -87,6 +87,20 @@ _PROBE = r"""
   }
   // web fonts are fetched when text that uses them is laid out (widget icons, MathJax)
   if (document.fonts && document.fonts.ready) await document.fonts.ready;
+  // every web font the page's readable style sheets declare (the widget manager inserts its
+  // own, with URLs it computes at run time); the browser fetches only those it needs, and
+  // which of two declarations of one font it picks can vary, so the files are checked apart
+  const fontUrls = new Set();
+  for (const sheet of document.styleSheets) {
+    let rules;
+    try { rules = sheet.cssRules; } catch (e) { continue; }  // linked sheets under file: are opaque
+    for (const rule of rules) {
+      if (!(rule instanceof CSSFontFaceRule)) continue;
+      for (const m of rule.style.getPropertyValue('src').matchAll(/url\(\s*["']?([^"')]+)["']?\s*\)/g)) {
+        fontUrls.add(new URL(m[1], sheet.href || document.baseURI).href);
+      }
+    }
+  }
   const article = document.querySelector('main') || document.body;
   const imgs = Array.from(article.querySelectorAll('img'));
   const visible = (el) => el.getClientRects().length > 0;
@@ -119,6 +133,7 @@ _PROBE = r"""
     widget_views_without_model: Array.from(views).filter(orphan).length,
     widget_images: widgetImgs.length,
     widget_images_loaded: widgetImgs.filter((i) => i.naturalWidth > 0).length,
+    font_urls: Array.from(fontUrls),
     widget_state_scripts: document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]').length,
   };
 })()
@@ -337,6 +352,13 @@ def check_page(dt: DevTools, url: str, shot: Path, width: int, timeout: float) -
     return result
 
 
+def _file_of(url: str) -> Path:
+    """The local path of a ``file:`` URL (query and fragment dropped)."""
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(url).path))
+
+
 def problems(page: str, suffix: str, r: dict, expected: dict | None = None) -> list[str]:
     """The failed checks of one page's measurements (`expected`: see :func:`expected_outputs`)."""
     out = []
@@ -358,6 +380,9 @@ def problems(page: str, suffix: str, r: dict, expected: dict | None = None) -> l
                    f"saved model), the executed notebook has {expected.get('widget_views', '?')}")
     if r["widget_images"] and r["widget_images_loaded"] < r["widget_images"]:
         out.append(f"widget images not loaded: {r['widget_images_loaded']}/{r['widget_images']}")
+    missing_fonts = sorted(u for u in r.get("font_urls", []) if u.startswith("file:") and not _file_of(u).is_file())
+    if missing_fonts:
+        out.append(f"web fonts not on disk: {missing_fonts[:5]}")
     if r["external_requests"]:
         out.append(f"requests leaving the machine: {r['external_requests']}")
     if r["failed_requests"]:

@@ -146,6 +146,10 @@ def test_pages_render_offline_in_chromium(small_book, chromium, tmp_path):
     assert widgets["output_figures"] == 1 and widgets["widget_images"] >= 1  # widget images are not figures
     assert widgets["widget_views"] == 2 and widgets["widget_views_rendered"] == 2
     assert widgets["expected"] == {"figures": 1, "widget_views": 2}
+    # the widget manager's icon fonts resolve to the vendored copy (not a "@jupyter-widgets/"
+    # folder beside the page, which made the check fail on some loads and not others)
+    fonts = [u for u in widgets["font_urls"] if "/mathjax/" not in u]
+    assert fonts and all("/_static/html-manager/dist/" in u for u in fonts), fonts
     assert widgets["widget_images_loaded"] >= 1
     for r in (intro, widgets):
         assert not r["external_requests"] and not r["failed_requests"] and not r["js_errors"]
