@@ -14,6 +14,11 @@ the ipywidgets manager, saves a full-page screenshot, and checks:
 * widgets: every widget view of the executed notebook is on the page and
   rendered into widgets (not "Error displaying widget"), and the widgets'
   own images loaded;
+* fonts: every web font the page's style sheets declare (the widget manager
+  inserts its own at run time) is a file on disk, whether or not this load
+  asked for it;
+* paths: the page's text names no folder of the build machine (the
+  repository, the built book, the home folder);
 * offline: no request left the machine (anything but ``file:``, ``data:``,
   ``blob:``), no request failed and no JavaScript error was thrown. The
   check waits until the page's fonts are loaded and no request is pending
@@ -346,10 +351,25 @@ def check_page(dt: DevTools, url: str, shot: Path, width: int, timeout: float) -
                            for e in events if e.get("method") == "Runtime.exceptionThrown"]
     result["console_errors"] = [e["params"]["entry"]["text"][:300] for e in events
                                 if e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+    # the builder's folders must not show on the page (a printed absolute path)
+    local = sorted({str(ROOT), str(html_dir_of(url)), str(Path.home())} - {"/", ""})
+    shown = dt.send("Runtime.evaluate", {
+        "expression": f"(() => {{ const t = document.body.innerText; return {json.dumps(local)}.filter((s) => t.includes(s)); }})()",
+        "returnByValue": True}, session=session)
+    result["machine_paths"] = shown["result"].get("value") or []
     result["screenshot"] = str(shot)
     result["height"] = height
     dt.send("Target.closeTarget", {"targetId": target})
     return result
+
+
+def html_dir_of(url: str) -> Path:
+    """The folder of the built book that holds a page (its ``_static`` sibling), from the page's URL."""
+    path = _file_of(url).parent
+    for folder in (path, *path.parents):
+        if (folder / "_static").is_dir():
+            return folder
+    return path
 
 
 def _file_of(url: str) -> Path:
@@ -383,6 +403,8 @@ def problems(page: str, suffix: str, r: dict, expected: dict | None = None) -> l
     missing_fonts = sorted(u for u in r.get("font_urls", []) if u.startswith("file:") and not _file_of(u).is_file())
     if missing_fonts:
         out.append(f"web fonts not on disk: {missing_fonts[:5]}")
+    if r.get("machine_paths"):
+        out.append(f"the page shows the build machine's folders: {r['machine_paths']}")
     if r["external_requests"]:
         out.append(f"requests leaving the machine: {r['external_requests']}")
     if r["failed_requests"]:

@@ -218,8 +218,10 @@ def _broken_copies(html: Path, dest: Path) -> list[tuple[str, str]]:
     assert n == 1
     no_mathjax, n = re.subn(r'<script[^>]*tex-mml-chtml\.js[^>]*></script>', "", widgets)
     assert n == 1
+    shows_path = widgets.replace("A saved widget and a figure.", f"A saved widget and a figure, in {dest / 'html'}.")
+    assert shows_path != widgets
     return [page("no_figure", no_figure), page("no_model", no_model), page("no_view", no_view),
-            page("no_mathjax", no_mathjax)]
+            page("no_mathjax", no_mathjax), page("shows_path", shows_path)]
 
 
 def test_page_check_fails_when_a_figure_equation_or_widget_is_missing(small_book, chromium, tmp_path):
@@ -234,5 +236,6 @@ def test_page_check_fails_when_a_figure_equation_or_widget_is_missing(small_book
     assert "widgets not rendered: 1 rendered of 1 views on the page (0 failed, 0 without a saved model), the " \
         "executed notebook has 2" in found["no_view"], found
     assert "math not typeset" in found["no_mathjax"], found
+    assert "the page shows the build machine's folders" in found["shows_path"], found
     for p in ("no_figure", "no_model", "no_view"):
-        assert "math" not in found[p], found  # each copy fails for its own reason only
+        assert "math" not in found[p] and "folders" not in found[p], found  # each fails for its own reason only
