@@ -365,11 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             found = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
-            if not found:
-                raise FileNotFoundError(
-                    f"no notebooks found in {NOTEBOOK_DIR} (invnb is installed without its repository?); "
-                    "pass the path to a .ipynb file to `run` and `params`"
-                )
+            if not found:  # e.g. installed from a wheel: the notebooks live in the repository
+                raise FileNotFoundError(f"no notebooks found in {NOTEBOOK_DIR} (invnb is installed without its "
+                                        "repository); clone the repository to run the book's chapters")
             for path in found:
                 print(path.stem)
         elif args.command == "params":

@@ -1,7 +1,7 @@
 """Models the inverse runs on: the embedded SmallVGG and torchvision's VGGs.
 
 ``SmallVGG`` is a VGG-shaped classifier for the 64x64 images of
-:mod:`invnb.synthetic`; a trained checkpoint ships in ``data/`` (made by
+:mod:`invnb.synthetic`; a trained checkpoint ships in ``invnb/data/`` (made by
 ``scripts/train_embedded.py``) and :func:`load_embedded_model` loads it.
 :func:`load_vgg` builds torchvision's VGG11/13/16/19 (and ``_bn`` variants)
 with ImageNet weights from the torch hub cache or a local file, and never
@@ -19,6 +19,7 @@ import torch
 import torchvision
 from torch import nn
 
+from .paths import DATA_DIR
 from .synthetic import CLASS_NAMES, IMAGE_SIZE
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 DEFAULT_CFG: tuple[Union[int, str], ...] = (16, 16, "M", 32, 32, "M", 64, "M", 64, "M")
 
 #: The shipped checkpoint of the embedded model (a state dict).
-EMBEDDED_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "embedded_vgg.pt"
+EMBEDDED_CHECKPOINT = DATA_DIR / "embedded_vgg.pt"
 
 #: Model names :func:`load_vgg` accepts.
 VGG_NAMES = (
@@ -222,7 +223,7 @@ def load_embedded_model(path: PathLike | None = None, device: str | torch.device
     ----------
     path : str or os.PathLike, optional
         A state dict saved by ``scripts/train_embedded.py``; default
-        ``data/embedded_vgg.pt`` of the repository. The architecture is read
+        ``invnb/data/embedded_vgg.pt`` (package data). The architecture is read
         from the ``architecture`` entry of the JSON file of the same name
         next to it when present, else :class:`SmallVGG`'s defaults.
     device : str or torch.device, default "cpu"
@@ -243,8 +244,8 @@ def load_embedded_model(path: PathLike | None = None, device: str | torch.device
     path = Path(EMBEDDED_CHECKPOINT if path is None else path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"embedded model checkpoint not found: {path}. It ships in the repository's data/ "
-            "folder; restore it (git checkout data/embedded_vgg.pt) or recreate it with "
+            f"embedded model checkpoint not found: {path}. It ships inside the package (invnb/data/); "
+            "restore it (git checkout invnb/data/embedded_vgg.pt) or recreate it with "
             "`python scripts/train_embedded.py`."
         )
     arch: dict = {}

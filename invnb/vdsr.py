@@ -6,7 +6,7 @@ super-resolved luminance is ``x + model(x)`` where ``x`` is the bicubic
 upscaling in [0, 1].
 
 Two sets of weights: the paper's (a download, :func:`download_vdsr_weights`)
-and an embedded one that ships in ``data/`` (:func:`load_embedded_vdsr`:
+and an embedded one that ships in ``invnb/data/`` (:func:`load_embedded_vdsr`:
 pytorch-vdsr's trained weights, MIT licence, converted once to a plain state
 dict by ``scripts/convert_embedded_vdsr.py``).
 
@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .download import default_data_dir, download, require_torch_file, sha256sum
+from .paths import DATA_DIR
 
 __all__ = [
     "EMBEDDED_VDSR_CHECKPOINT",
@@ -70,10 +71,9 @@ VDSR_SHA256 = "bba8b44e2d124bafe7928964925f205a115580a401dfe7bd4cca7fd79bfa8500"
 #: The embedded VDSR: pytorch-vdsr's trained weights (MIT licence, epoch 50),
 #: converted once by ``scripts/convert_embedded_vdsr.py`` into a plain state
 #: dict; provenance and SHA-256 in the JSON beside it, licence notice too.
-_DATA = Path(__file__).resolve().parent.parent / "data"
-EMBEDDED_VDSR_CHECKPOINT = _DATA / "vdsr_pytorch_vdsr_epoch50.pt"
-EMBEDDED_VDSR_META = _DATA / "vdsr_pytorch_vdsr_epoch50.json"
-EMBEDDED_VDSR_LICENSE = _DATA / "vdsr_pytorch_vdsr_LICENSE"
+EMBEDDED_VDSR_CHECKPOINT = DATA_DIR / "vdsr_pytorch_vdsr_epoch50.pt"
+EMBEDDED_VDSR_META = DATA_DIR / "vdsr_pytorch_vdsr_epoch50.json"
+EMBEDDED_VDSR_LICENSE = DATA_DIR / "vdsr_pytorch_vdsr_LICENSE"
 
 
 class _ConvReLU(nn.Module):
@@ -463,7 +463,7 @@ def load_embedded_vdsr(map_location: str | torch.device = "cpu") -> VDSR:
     """
     for path in (EMBEDDED_VDSR_CHECKPOINT, EMBEDDED_VDSR_META):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: the embedded VDSR ships in the repository's data/ folder")
+            raise FileNotFoundError(f"{path} is missing: the embedded VDSR ships inside the package (invnb/data/)")
     expected = json.loads(EMBEDDED_VDSR_META.read_text())["sha256"]
     digest = sha256sum(EMBEDDED_VDSR_CHECKPOINT)
     if digest != expected:

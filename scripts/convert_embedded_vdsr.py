@@ -11,11 +11,11 @@ pytorch-vdsr's output.
 The conversion reads the pickle with invnb's restricted unpickler (no code
 from the file runs), checks the source's SHA-256, and writes
 
-* ``data/vdsr_pytorch_vdsr_epoch50.pt``: a plain ``{name: float32 tensor}``
+* ``invnb/data/vdsr_pytorch_vdsr_epoch50.pt``: a plain ``{name: float32 tensor}``
   state dict (``torch.save``), readable with ``torch.load(weights_only=True)``;
-* ``data/vdsr_pytorch_vdsr_epoch50.json``: provenance (repository, commit,
+* ``invnb/data/vdsr_pytorch_vdsr_epoch50.json``: provenance (repository, commit,
   path, both SHA-256) read by :func:`invnb.vdsr.load_embedded_vdsr`;
-* ``data/vdsr_pytorch_vdsr_LICENSE``: the source's MIT licence notice.
+* ``invnb/data/vdsr_pytorch_vdsr_LICENSE``: the source's MIT licence notice.
 
 Usage (once; the outputs are committed)::
 

@@ -4,14 +4,26 @@ For each page of ``_toc.yml`` (as built into ``_build/html``) the script loads
 the page from disk in a fresh, offline headless Chromium, waits for MathJax and
 the ipywidgets manager, saves a full-page screenshot, and checks:
 
-* images: every ``<img>`` has a non-zero natural size (none broken), and a
-  page made from a notebook shows at least one output figure;
-* math: every math element was typeset by MathJax and no raw ``$$`` / ``\\[``
-  is left in the text;
-* widgets: on a page that embeds widget state, every widget view rendered,
-  and the widgets' own images loaded;
+* figures: every ``<img>`` has a non-zero natural size (none broken); a page
+  made from a notebook shows at least one output figure, and at least as many
+  as its executed notebook (``_build/jupyter_execute/<page>.ipynb``) has image
+  outputs;
+* math: the page has as many typeset equations as its HTML has math
+  elements (none dropped), every one typeset by MathJax, and no raw ``$$`` /
+  ``\\[`` is left in the text;
+* widgets: every widget view of the executed notebook is on the page and
+  rendered into widgets (not "Error displaying widget"), and the widgets'
+  own images loaded;
+* fonts: every web font the page's style sheets declare (the widget manager
+  inserts its own at run time) is a file on disk, whether or not this load
+  asked for it;
+* paths: the page's text names no folder of the build machine (the
+  repository, the built book, the home folder);
 * offline: no request left the machine (anything but ``file:``, ``data:``,
-  ``blob:``), no request failed and no JavaScript error was thrown.
+  ``blob:``), no request failed and no JavaScript error was thrown. The
+  check waits until the page's fonts are loaded and no request is pending
+  before it reads the network log, so a late request (a web font asked for
+  when a widget is laid out) is judged the same way on every run.
 
 It talks to Chromium over the DevTools protocol through a pipe
 (``--remote-debugging-pipe``), so it needs nothing but the ``chromium``
@@ -60,24 +72,48 @@ _PROBE = r"""
     try { await MathJax.startup.promise; } catch (e) {}
   }
   const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
-  const rendered = () => Array.from(views).filter((s) => {
-    const box = s.previousElementSibling || s.parentElement;
-    return s.parentElement.querySelector('.jupyter-widgets, .widget-inline-hbox, .widget-box, .jp-OutputArea');
-  }).length;
-  while (views.length && rendered() < views.length && Date.now() < deadline) await sleep(100);
+  // models in the saved state: a view of a model that is not there is never rendered
+  const models = new Set();
+  for (const st of document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]')) {
+    try { Object.keys(JSON.parse(st.textContent).state || {}).forEach((k) => models.add(k)); } catch (e) {}
+  }
+  const orphan = (s) => { try { return !models.has(JSON.parse(s.textContent).model_id); } catch (e) { return true; } };
+  // the manager renders a view into a sibling of its script: widget nodes (.lm-Widget),
+  // or, when the model is missing, a node that says "Error displaying widget"
+  const failed = (s) => /Error displaying widget/.test(s.parentElement.textContent);
+  const done = (s) => orphan(s) || failed(s) || s.parentElement.querySelector('.lm-Widget, .p-Widget') !== null;
+  const rendered = () => Array.from(views).filter((s) => done(s) && !failed(s) && !orphan(s)).length;
+  while (views.length && Array.from(views).some((s) => !done(s)) && Date.now() < deadline) await sleep(100);
   // let widget images decode
   while (Date.now() < deadline) {
     const pending = Array.from(document.images).filter((i) => !i.complete);
     if (!pending.length) break;
     await sleep(100);
   }
+  // web fonts are fetched when text that uses them is laid out (widget icons, MathJax)
+  if (document.fonts && document.fonts.ready) await document.fonts.ready;
+  // every web font the page's readable style sheets declare (the widget manager inserts its
+  // own, with URLs it computes at run time); the browser fetches only those it needs, and
+  // which of two declarations of one font it picks can vary, so the files are checked apart
+  const fontUrls = new Set();
+  for (const sheet of document.styleSheets) {
+    let rules;
+    try { rules = sheet.cssRules; } catch (e) { continue; }  // linked sheets under file: are opaque
+    for (const rule of rules) {
+      if (!(rule instanceof CSSFontFaceRule)) continue;
+      for (const m of rule.style.getPropertyValue('src').matchAll(/url\(\s*["']?([^"')]+)["']?\s*\)/g)) {
+        fontUrls.add(new URL(m[1], sheet.href || document.baseURI).href);
+      }
+    }
+  }
   const article = document.querySelector('main') || document.body;
   const imgs = Array.from(article.querySelectorAll('img'));
   const visible = (el) => el.getClientRects().length > 0;
-  const outputImgs = imgs.filter((i) => i.closest('.cell_output, .output, figure'));
+  const outputImgs = imgs.filter((i) => i.closest('.cell_output, .output, figure') && !i.closest('.jupyter-widgets'));
   const widgetImgs = imgs.filter((i) => i.closest('.jupyter-widgets'));
   const maths = Array.from(article.querySelectorAll('.math, div.math, span.math'));
   const untypeset = maths.filter((m) => !m.querySelector('mjx-container') && !m.closest('mjx-container'));
+  const mathErrors = Array.from(article.querySelectorAll('mjx-merror')).map((e) => e.textContent.slice(0, 80));
   // raw TeX delimiters left in the visible text (code blocks excluded)
   const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
   let raw = [];
@@ -94,11 +130,15 @@ _PROBE = r"""
     math_elements: maths.length,
     mathjax_containers: article.querySelectorAll('mjx-container').length,
     untypeset_math: untypeset.length,
+    math_errors: mathErrors.slice(0, 5),
     raw_tex: raw.slice(0, 5),
     widget_views: views.length,
     widget_views_rendered: rendered(),
+    widget_views_failed: Array.from(views).filter(failed).length,
+    widget_views_without_model: Array.from(views).filter(orphan).length,
     widget_images: widgetImgs.length,
     widget_images_loaded: widgetImgs.filter((i) => i.naturalWidth > 0).length,
+    font_urls: Array.from(fontUrls),
     widget_state_scripts: document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]').length,
   };
 })()
@@ -218,6 +258,55 @@ def toc_pages(root: Path = ROOT) -> list[tuple[str, str]]:
     return out
 
 
+# myst-nb's render priority for the HTML builder (myst_nb.core.render.get_mime_priority("html", [])):
+# an output shows its first mime type in this list
+HTML_MIME_PRIORITY = [
+    "application/vnd.jupyter.widget-view+json", "application/javascript", "text/html", "image/svg+xml",
+    "image/png", "image/gif", "image/jpeg", "text/markdown", "text/latex", "text/plain",
+]
+_HIDDEN_TAGS = {"remove-output", "remove-cell", "remove_output", "remove_cell"}
+
+
+def expected_outputs(html_dir: Path, page: str) -> dict | None:
+    """Figures and widget views a notebook page must show: its executed notebook's outputs.
+
+    Reads ``<html_dir>/../jupyter_execute/<page>.ipynb`` (written by the build); returns
+    ``{"figures": n, "widget_views": n}``, or None when there is no executed notebook.
+    """
+    path = html_dir.parent / "jupyter_execute" / f"{page}.ipynb"
+    if not path.is_file():
+        return None
+    nb = json.loads(path.read_text())
+    counts = {"figures": 0, "widget_views": 0}
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code" or _HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            shown = next((m for m in HTML_MIME_PRIORITY if m in data), None)
+            if shown and shown.startswith("image/"):
+                counts["figures"] += 1
+            elif shown == "application/vnd.jupyter.widget-view+json":
+                counts["widget_views"] += 1
+    return counts
+
+
+def _settle(dt: DevTools, session: str, timeout: float) -> None:
+    """Wait until the page's fonts are loaded and no network request is pending (at most `timeout` s)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        dt.send("Runtime.evaluate", {"expression": "document.fonts ? document.fonts.ready.then(() => 1) : 1",
+                                     "awaitPromise": True, "returnByValue": True},
+                session=session, timeout=max(1.0, end - time.time()))
+        events = [e for e in dt.events if e.get("sessionId") == session]
+        started = {e["params"]["requestId"] for e in events if e.get("method") == "Network.requestWillBeSent"}
+        ended = {e["params"]["requestId"] for e in events
+                 if e.get("method") in ("Network.loadingFinished", "Network.loadingFailed")}
+        if not started - ended:
+            return
+        time.sleep(0.2)
+
+
 def check_page(dt: DevTools, url: str, shot: Path, width: int, timeout: float) -> dict:
     """Load one page in a new tab, screenshot it, return the measurements."""
     target = dt.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -246,11 +335,9 @@ def check_page(dt: DevTools, url: str, shot: Path, width: int, timeout: float) -
         "format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}, session=session)
     shot.parent.mkdir(parents=True, exist_ok=True)
     shot.write_bytes(base64.b64decode(png["data"]))
-    # drain pending events (network, console) for this session
-    try:
-        dt.send("Runtime.evaluate", {"expression": "1"}, session=session)
-    except RuntimeError:
-        pass
+    # the screenshot's tall viewport lays out the whole page: wait for what that asks for
+    # (fonts, images) before reading the network log, so every run sees the same requests
+    _settle(dt, session, timeout=min(timeout, 15))
     events = [e for e in dt.events if e.get("sessionId") == session]
     requests = {e["params"]["requestId"]: e["params"]["request"]["url"]
                 for e in events if e.get("method") == "Network.requestWillBeSent"}
@@ -264,25 +351,60 @@ def check_page(dt: DevTools, url: str, shot: Path, width: int, timeout: float) -
                            for e in events if e.get("method") == "Runtime.exceptionThrown"]
     result["console_errors"] = [e["params"]["entry"]["text"][:300] for e in events
                                 if e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+    # the builder's folders must not show on the page (a printed absolute path)
+    local = sorted({str(ROOT), str(html_dir_of(url)), str(Path.home())} - {"/", ""})
+    shown = dt.send("Runtime.evaluate", {
+        "expression": f"(() => {{ const t = document.body.innerText; return {json.dumps(local)}.filter((s) => t.includes(s)); }})()",
+        "returnByValue": True}, session=session)
+    result["machine_paths"] = shown["result"].get("value") or []
     result["screenshot"] = str(shot)
     result["height"] = height
     dt.send("Target.closeTarget", {"targetId": target})
     return result
 
 
-def problems(page: str, suffix: str, r: dict) -> list[str]:
-    """The failed checks of one page's measurements."""
+def html_dir_of(url: str) -> Path:
+    """The folder of the built book that holds a page (its ``_static`` sibling), from the page's URL."""
+    path = _file_of(url).parent
+    for folder in (path, *path.parents):
+        if (folder / "_static").is_dir():
+            return folder
+    return path
+
+
+def _file_of(url: str) -> Path:
+    """The local path of a ``file:`` URL (query and fragment dropped)."""
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(url).path))
+
+
+def problems(page: str, suffix: str, r: dict, expected: dict | None = None) -> list[str]:
+    """The failed checks of one page's measurements (`expected`: see :func:`expected_outputs`)."""
     out = []
+    expected = expected or {}
     if r["broken_images"]:
         out.append(f"broken images: {r['broken_images']}")
     if suffix == ".ipynb" and r["output_figures"] == 0:
         out.append("a notebook chapter without any rendered output figure")
-    if r["untypeset_math"] or r["raw_tex"]:
-        out.append(f"math not typeset: {r['untypeset_math']} element(s), raw TeX {r['raw_tex']}")
-    if r["widget_views"] and r["widget_views_rendered"] < r["widget_views"]:
-        out.append(f"widgets not rendered: {r['widget_views_rendered']}/{r['widget_views']} views")
+    if r["output_figures"] < expected.get("figures", 0):
+        out.append(f"figures missing: {r['output_figures']} shown, the executed notebook has {expected['figures']}")
+    if r["untypeset_math"] or r["raw_tex"] or r["mathjax_containers"] < r["math_elements"]:
+        out.append(f"math not typeset: {r['untypeset_math']} of {r['math_elements']} element(s), "
+                   f"{r['mathjax_containers']} typeset, raw TeX {r['raw_tex']}")
+    if r["math_errors"]:
+        out.append(f"math errors (MathJax could not typeset): {r['math_errors']}")
+    if r["widget_views_rendered"] < max(r["widget_views"], expected.get("widget_views", 0)):
+        out.append(f"widgets not rendered: {r['widget_views_rendered']} rendered of {r['widget_views']} views on "
+                   f"the page ({r['widget_views_failed']} failed, {r['widget_views_without_model']} without a "
+                   f"saved model), the executed notebook has {expected.get('widget_views', '?')}")
     if r["widget_images"] and r["widget_images_loaded"] < r["widget_images"]:
         out.append(f"widget images not loaded: {r['widget_images_loaded']}/{r['widget_images']}")
+    missing_fonts = sorted(u for u in r.get("font_urls", []) if u.startswith("file:") and not _file_of(u).is_file())
+    if missing_fonts:
+        out.append(f"web fonts not on disk: {missing_fonts[:5]}")
+    if r.get("machine_paths"):
+        out.append(f"the page shows the build machine's folders: {r['machine_paths']}")
     if r["external_requests"]:
         out.append(f"requests leaving the machine: {r['external_requests']}")
     if r["failed_requests"]:
@@ -311,7 +433,8 @@ def run(html_dir: Path, out_dir: Path, pages: list[tuple[str, str]], width: int 
                     continue
                 shot = out_dir / (page.replace("/", "__") + ".png")
                 r = check_page(dt, html.resolve().as_uri(), shot, width, timeout)
-                r["problems"] = problems(page, suffix, r)
+                r["expected"] = expected_outputs(html_dir, page) if suffix == ".ipynb" else None
+                r["problems"] = problems(page, suffix, r, r["expected"])
                 report["ok"] &= not r["problems"]
                 report["pages"][page] = r
         finally:

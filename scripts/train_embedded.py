@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train the embedded SmallVGG on synthetic shapes and write its checkpoint.
 
-Writes ``data/embedded_vgg.pt`` (a state dict) and ``data/embedded_vgg.json``
+Writes ``invnb/data/embedded_vgg.pt`` (a state dict) and ``invnb/data/embedded_vgg.json``
 (seed, command, data and training parameters, accuracies, timing). Training
 is deterministic under ``--seed`` for a fixed ``--threads`` and torch build:
 all data comes from :func:`invnb.synthetic.make_shapes` with seeds derived
@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train with BatchNorm after each conv, then fold it into the convs "
                         "(default; converges several times faster than the plain network)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--out", type=Path, default=REPO / "data" / "embedded_vgg.pt")
+    p.add_argument("--out", type=Path, default=REPO / "invnb" / "data" / "embedded_vgg.pt")
     p.add_argument("--no-progress", action="store_true",
                    help="hide progress bars (print a line every 100 steps instead)")
     p.add_argument("--resume-dir", type=Path, default=REPO / "runs" / "train_embedded",

@@ -8,7 +8,7 @@ the HR estimate clipped to [0, 1] (as pytorch-vdsr's eval.py does).
 Usage::
 
     python scripts/vdsr_set5_psnr.py                 # data from $INVNB_TEST_DATA or ../shared/data
-    python scripts/vdsr_set5_psnr.py --weights embedded   # the VDSR shipped in data/ (pytorch-vdsr's)
+    python scripts/vdsr_set5_psnr.py --weights embedded   # the VDSR shipped in invnb/data/ (pytorch-vdsr's)
     python scripts/vdsr_set5_psnr.py --data-dir DIR  # DIR/sr/Set5/*.bmp and DIR/vdsr/vdsr.pth
     python scripts/vdsr_set5_psnr.py --download      # fetch Set5 and the weights into the data dir
 """
@@ -38,7 +38,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="folder with sr/Set5 and vdsr/vdsr.pth")
     parser.add_argument("--weights", default=None,
-                        help="'embedded' (pytorch-vdsr's weights shipped in data/), or a VDSR checkpoint "
+                        help="'embedded' (pytorch-vdsr's weights shipped in invnb/data/), or a VDSR checkpoint "
                              "(default DATA/vdsr/vdsr.pth, the paper's)")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--cumulative-crop", action="store_true", help="crop as the reference MATLAB script")
@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
         if args.weights != "embedded":
             download_vdsr_weights(data_dir)
     if args.weights == "embedded":
-        weights = "embedded (pytorch-vdsr epoch 50, data/" + EMBEDDED_VDSR_CHECKPOINT.name + ")"
+        weights = "embedded (pytorch-vdsr epoch 50, invnb/data/" + EMBEDDED_VDSR_CHECKPOINT.name + ")"
         model = load_embedded_vdsr(map_location=args.device)
     else:
         weights = Path(args.weights) if args.weights else data_dir / "vdsr" / "vdsr.pth"

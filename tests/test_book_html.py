@@ -70,7 +70,8 @@ def _png_bytes(seed: int, width: int = 60) -> bytes:
 
 
 def _widget_notebook() -> nbformat.NotebookNode:
-    """A notebook whose saved state has a Dropdown jslink-ed to a Stack of two images."""
+    """A notebook whose saved state has a Dropdown jslink-ed to a Stack of two images, and a
+    finished progress bar as tqdm leaves it in the chapters (HTML, FloatProgress, HTML)."""
     import ipywidgets as w
 
     menu = w.Dropdown(options=[("first", 0), ("second", 1)], description="pick")
@@ -78,14 +79,19 @@ def _widget_notebook() -> nbformat.NotebookNode:
                      w.Image(value=_png_bytes(2, width=120), format="png", width=120, height=40)], selected_index=0)
     w.jslink((menu, "index"), (stack, "selected_index"))
     box = w.VBox([menu, stack])
+    bar = w.HBox([w.HTML("items: 100%"), w.FloatProgress(value=8, min=0, max=8, bar_style="success"),
+                  w.HTML(" 8/8 [00:01<00:00, 5.00it/s]")])
     state = w.Widget.get_manager_state(drop_defaults=False, widgets=None)
     view = {"version_major": 2, "version_minor": 0, "model_id": box.model_id}
+    bar_view = {"version_major": 2, "version_minor": 0, "model_id": bar.model_id}
     cells = [
         nbformat.v4.new_markdown_cell("# Widgets\n\nA saved widget and a figure. Inline math $a^2 + b^2$."),
         nbformat.v4.new_code_cell("figure", outputs=[nbformat.v4.new_output(
             "display_data", data={"image/png": base64.b64encode(_png_bytes(3)).decode(), "text/plain": "<Figure>"})]),
         nbformat.v4.new_code_cell("box", outputs=[nbformat.v4.new_output(
             "display_data", data={"application/vnd.jupyter.widget-view+json": view, "text/plain": "VBox()"})]),
+        nbformat.v4.new_code_cell("run_items(...)", outputs=[nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": bar_view, "text/plain": "HBox()"})]),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -137,8 +143,13 @@ def test_pages_render_offline_in_chromium(small_book, chromium, tmp_path):
     intro, widgets = report["pages"]["intro"], report["pages"]["widgets"]
     assert report["ok"], json.dumps({p: r["problems"] for p, r in report["pages"].items()}, indent=1)
     assert intro["mathjax_containers"] >= 2 and intro["untypeset_math"] == 0 and not intro["raw_tex"]
-    assert widgets["output_figures"] >= 1
-    assert widgets["widget_views"] == 1 and widgets["widget_views_rendered"] == 1
+    assert widgets["output_figures"] == 1 and widgets["widget_images"] >= 1  # widget images are not figures
+    assert widgets["widget_views"] == 2 and widgets["widget_views_rendered"] == 2
+    assert widgets["expected"] == {"figures": 1, "widget_views": 2}
+    # the widget manager's icon fonts resolve to the vendored copy (not a "@jupyter-widgets/"
+    # folder beside the page, which made the check fail on some loads and not others)
+    fonts = [u for u in widgets["font_urls"] if "/mathjax/" not in u]
+    assert fonts and all("/_static/html-manager/dist/" in u for u in fonts), fonts
     assert widgets["widget_images_loaded"] >= 1
     for r in (intro, widgets):
         assert not r["external_requests"] and not r["failed_requests"] and not r["js_errors"]
@@ -179,3 +190,52 @@ def test_saved_widgets_react_in_the_browser(small_book, chromium):
             assert evaluate(shown) == [120]
         finally:
             dt.close()
+
+
+def _broken_copies(html: Path, dest: Path) -> list[tuple[str, str]]:
+    """Copies of the small book's pages, each missing one thing; returns their (page, suffix)."""
+    import re
+
+    shutil.copytree(html, dest / "html")
+    shutil.copytree(html.parent / "jupyter_execute", dest / "jupyter_execute")
+    widgets = (html / "widgets.html").read_text()
+    executed = html.parent / "jupyter_execute" / "widgets.ipynb"
+
+    def page(name: str, text: str) -> tuple[str, str]:
+        (dest / "html" / f"{name}.html").write_text(text)
+        shutil.copy(executed, dest / "jupyter_execute" / f"{name}.ipynb")
+        return name, ".ipynb"
+
+    no_figure, n = re.subn(r'<img[^>]*src="_images/[^"]*"[^>]*>', "", widgets)
+    assert n == 1
+    state = re.search(r'(<script type="application/vnd.jupyter.widget-state\+json">)(.*?)(</script>)', widgets, re.S)
+    saved = json.loads(state.group(2))
+    view_ids = re.findall(r'"model_id": "([0-9a-f]+)"', widgets)
+    del saved["state"][view_ids[0]]  # the model of the first view is gone
+    no_model = widgets.replace(state.group(0), state.group(1) + json.dumps(saved) + state.group(3))
+    no_view, n = re.subn(r'<script type="application/vnd.jupyter.widget-view\+json">.*?</script>', "", widgets,
+                         count=1, flags=re.S)
+    assert n == 1
+    no_mathjax, n = re.subn(r'<script[^>]*tex-mml-chtml\.js[^>]*></script>', "", widgets)
+    assert n == 1
+    shows_path = widgets.replace("A saved widget and a figure.", f"A saved widget and a figure, in {dest / 'html'}.")
+    assert shows_path != widgets
+    return [page("no_figure", no_figure), page("no_model", no_model), page("no_view", no_view),
+            page("no_mathjax", no_mathjax), page("shows_path", shows_path)]
+
+
+def test_page_check_fails_when_a_figure_equation_or_widget_is_missing(small_book, chromium, tmp_path):
+    _, html = small_book
+    pages = _broken_copies(html, tmp_path)
+    report = screenshot_book.run(tmp_path / "html", tmp_path / "shots", pages, timeout=30, chromium=chromium)
+    assert not report["ok"]
+    found = {p: " | ".join(r["problems"]) for p, r in report["pages"].items()}
+    assert "figures missing: 0 shown, the executed notebook has 1" in found["no_figure"], found
+    assert "widgets not rendered: 1 rendered of 2 views on the page (0 failed, 1 without a saved model)" \
+        in found["no_model"], found
+    assert "widgets not rendered: 1 rendered of 1 views on the page (0 failed, 0 without a saved model), the " \
+        "executed notebook has 2" in found["no_view"], found
+    assert "math not typeset" in found["no_mathjax"], found
+    assert "the page shows the build machine's folders" in found["shows_path"], found
+    for p in ("no_figure", "no_model", "no_view"):
+        assert "math" not in found[p] and "folders" not in found[p], found  # each fails for its own reason only

@@ -15,8 +15,8 @@ import pytest
 from invnb.baselines import available_methods
 from invnb.download import sha256sum
 from invnb.models import EMBEDDED_CHECKPOINT
-
-RESULTS = EMBEDDED_CHECKPOINT.parent / "results"
+from invnb.paths import RESULTS_DIR as RESULTS
+from invnb.paths import SOURCE_ROOT
 
 
 def _load_script(path, name):
@@ -29,7 +29,7 @@ def _load_script(path, name):
 @pytest.fixture(scope="module")
 def benchmark():
     folder = RESULTS / "synthetic_benchmark"
-    script = _load_script(EMBEDDED_CHECKPOINT.parents[1] / "scripts" / "synthetic_benchmark.py", "synthetic_benchmark")
+    script = _load_script(SOURCE_ROOT / "scripts" / "synthetic_benchmark.py", "synthetic_benchmark")
     return folder, json.loads((folder / "results.json").read_text()), script
 
 

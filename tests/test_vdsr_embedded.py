@@ -1,4 +1,4 @@
-"""The embedded VDSR (pytorch-vdsr's weights in data/) and the embedded SR images: no download needed."""
+"""The embedded VDSR (pytorch-vdsr's weights in invnb/data/) and the embedded SR images: no download needed."""
 
 from __future__ import annotations
 

@@ -3,16 +3,21 @@
 // (the order of nb_ipywidgets_js in _config.yml).
 (function () {
   "use strict";
-  // 1. The manager's bundle is an AMD module named "@jupyter-widgets/html-manager/
-  //    dist/..."; it loads its icon fonts relative to where RequireJS says that
-  //    module lives (by default the page's own folder, where they are not).
-  //    Map the name to the vendored copy next to this file (_static/html-manager/).
+  // 1. The manager's bundle defines AMD modules named "@jupyter-widgets/base",
+  //    "@jupyter-widgets/controls", "@jupyter-widgets/html-manager/dist/...";
+  //    each loads its icon fonts relative to where RequireJS says that module
+  //    lives, by default a "@jupyter-widgets/" folder beside the page, which
+  //    does not exist (the fonts of base and controls then fail to load, and
+  //    whether the browser asks for them at all varies from load to load).
+  //    Map every "@jupyter-widgets/..." name to the vendored copy next to this
+  //    file (_static/html-manager/dist/), where the bundle's fonts are.
   var here = document.currentScript && document.currentScript.src;
   if (here) {
     var dist = new URL("html-manager/dist/", here).href;
     window.__jupyter_widgets_assets_path__ = dist;
     if (window.require && window.require.config) {
-      window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": dist.replace(/\/$/, "") } });
+      var folder = dist.replace(/\/$/, "");
+      window.require.config({ paths: { "@jupyter-widgets": folder, "@jupyter-widgets/html-manager/dist": folder } });
     }
   }
 

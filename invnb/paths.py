@@ -1,0 +1,40 @@
+"""Where invnb's files are: the package data (in every install) and the source checkout's results.
+
+``DATA_DIR`` is ``invnb/data/``: the embedded models and their provenance, which
+ship inside the package (and so inside its wheel). ``RESULTS_DIR`` is
+``data/results/`` of the source checkout: the long runs' summary files the
+book's chapters show; it exists only in a clone of the repository, not in an
+installed wheel (the notebooks that read it are not in the wheel either).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DATA_DIR", "PACKAGE_DIR", "RESULTS_DIR", "SOURCE_ROOT", "relative_to_source"]
+
+#: The installed (or checked-out) ``invnb`` package folder.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Package data: the embedded models, their JSON provenance and licence notices.
+DATA_DIR = PACKAGE_DIR / "data"
+
+#: The repository root when the package runs from a source checkout (where
+#: ``notebooks/``, ``scripts/`` and ``data/results/`` live).
+SOURCE_ROOT = PACKAGE_DIR.parent
+
+#: The bundled long-run results (tables, figures, logs) of the source checkout.
+RESULTS_DIR = SOURCE_ROOT / "data" / "results"
+
+
+def relative_to_source(path: str | Path) -> str:
+    """``path`` relative to the source checkout when inside it, else its name.
+
+    For printing a file's location without the machine's folders in it
+    (e.g. ``data/results/bench_vdsr/bench_vdsr.json``, not ``/home/.../invnb/data/...``).
+    """
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(SOURCE_ROOT).as_posix()
+    except ValueError:
+        return path.name
