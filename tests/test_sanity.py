@@ -188,8 +188,10 @@ def test_bundled_results_are_complete_and_for_the_shipped_model():
     from invnb.download import sha256sum
     from invnb.models import EMBEDDED_CHECKPOINT
 
-    folder = EMBEDDED_CHECKPOINT.parent / "results" / "sanity_checks"
-    spec = importlib.util.spec_from_file_location("sanity_script", folder.parents[2] / "scripts" / "sanity_checks.py")
+    from invnb.paths import RESULTS_DIR, SOURCE_ROOT
+
+    folder = RESULTS_DIR / "sanity_checks"
+    spec = importlib.util.spec_from_file_location("sanity_script", SOURCE_ROOT / "scripts" / "sanity_checks.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     res = json.loads((folder / "summary.json").read_text())
