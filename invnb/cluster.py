@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_shared_storage", "connect", "cuda_device_count", "executor_for", "start_local_cluster"]
+__all__ = ["check_shared_storage", "close_clients", "connect", "cuda_device_count", "executor_for", "start_local_cluster"]
 
 _CLIENTS: dict[str, Any] = {}  # scheduler address -> Client of this process
 _CHECKED: set[tuple[str, str]] = set()  # (address, directory) already probed
@@ -93,6 +93,14 @@ def connect(address: str):
         except (OSError, TimeoutError) as err:
             raise OSError(f"cannot reach the Dask scheduler at {address!r} ({err}); is the cluster running?") from err
     return _CLIENTS[address]
+
+
+def close_clients() -> None:
+    """Close the clients :func:`connect` made (before their clusters go away)."""
+    while _CLIENTS:
+        _, client = _CLIENTS.popitem()
+        client.close()
+    _CHECKED.clear()
 
 
 def _probe_write(directory: str, token: str) -> str:
