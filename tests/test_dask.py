@@ -159,6 +159,39 @@ def test_cli_rejects_bad_worker_options(capsys):
     assert "--workers" in capsys.readouterr().err
 
 
+def test_cli_scheduler_runs_a_notebooks_items_on_the_cluster(client, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("output_dir = '.'")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import os\nfrom pathlib import Path\nfrom invnb.runs import ItemTask, ResultStore, run_items\n"
+        "def item(key, k):\n    return {'v': k * int(key[4:]), 'pid': os.getpid()}\n"
+        "res = run_items([f'item{i}' for i in range(4)], ItemTask(item, {'k': 3}), "
+        "ResultStore(Path(output_dir) / 'items'), progress=False)\n"
+        "Path(output_dir, 'kernel.pid').write_text(str(os.getpid()))\n"
+    )
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("INVNB_SCHEDULER", None)
+    proc = subprocess.run([sys.executable, "-m", "invnb", "run", str(tmp_path / "tiny.ipynb"), "--out", str(out),
+                           "--scheduler", client.scheduler.address, "--no-progress"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dashboard" in proc.stderr and client.scheduler.address in proc.stderr
+    store = ResultStore(out / "items")
+    assert store.keys() == [f"item{i}" for i in range(4)]
+    pids = {store.load(k).scalars["pid"] for k in store.keys()}
+    assert [store.load(f"item{i}").scalars["v"] for i in range(4)] == [0, 3, 6, 9]
+    assert pids <= set(client.run(os.getpid).values())
+    assert int((out / "kernel.pid").read_text()) not in pids
+    assert not [p for p in out.iterdir() if p.name.startswith(".invnb-probe")]
+
+
 def test_worker_killed_mid_run_leaves_a_complete_correct_result(client, tmp_path):
     keys = [f"item{i}" for i in range(10)]
     log = tmp_path / "log"
