@@ -13,6 +13,14 @@ reused: an item damaged later (truncated, emptied, a flipped bit) is reported
 by key and path, moved aside to ``<key>.npz.corrupt`` and recomputed, so a
 rerun always completes.
 
+:func:`run_items` computes the missing items one after another (the default),
+or through any ``concurrent.futures``-style executor, e.g. a Dask cluster's
+(``client.get_executor()``, or the ``INVNB_SCHEDULER`` the command line sets):
+workers compute, this process stores each result as it arrives (one writer).
+An :class:`ItemTask` carries what a worker needs as a module-level function
+and small keyword arguments; :func:`worker_cached` loads a model once per
+worker.
+
 Examples
 --------
 >>> store = ResultStore("runs/demo")                          # doctest: +SKIP
@@ -43,6 +51,7 @@ __all__ = [
     "ItemTask",
     "Record",
     "ResultStore",
+    "SCHEDULER_ENV",
     "RunResult",
     "code_fingerprint",
     "config_hash",
@@ -55,6 +64,9 @@ _SCALARS_ENTRY = "__scalars__.json"
 _DIGEST_ENTRY = "__sha256__"
 _CONFIG_FILE = "config.json"
 _CORRUPT_SUFFIX = ".corrupt"
+#: Environment variable holding a Dask scheduler address for :func:`run_items`
+#: (set by ``python -m invnb run NN --workers K`` / ``--scheduler ADDRESS``).
+SCHEDULER_ENV = "INVNB_SCHEDULER"
 
 
 class CorruptItemError(ValueError):
@@ -593,9 +605,6 @@ def run_items(
     finally:
         bar.close()
 
-
-#: Environment variable holding a Dask scheduler address for :func:`run_items`.
-SCHEDULER_ENV = "INVNB_SCHEDULER"
 
 
 def _run_serial(keys, fn, store, bar) -> RunResult:
