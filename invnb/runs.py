@@ -51,8 +51,8 @@ __all__ = [
     "ItemTask",
     "Record",
     "ResultStore",
-    "SCHEDULER_ENV",
     "RunResult",
+    "SCHEDULER_ENV",
     "code_fingerprint",
     "config_hash",
     "run_items",
@@ -637,11 +637,17 @@ def _run_parallel(keys, fn, store, bar, executor) -> RunResult:
     try:
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
+            failed = None
+            for fut in finished:  # store every item that succeeded before raising a failure
+                if fut.exception() is not None:
+                    failed = failed or fut
+                    continue
                 key = futures[fut]
-                arrays, scalars = fut.result()  # an item's exception is raised here
+                arrays, scalars = fut.result()
                 done_now[key] = store.save(key, arrays=arrays, scalars=scalars)
                 bar.update(1)
+            if failed is not None:
+                raise failed.exception()
     finally:
         for fut in pending:  # an item failed or the run was interrupted: drop the rest
             fut.cancel()

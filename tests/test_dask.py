@@ -88,8 +88,8 @@ def test_cheap_items_match_serial_and_each_item_is_computed_once(client, tmp_pat
 def test_real_synthetic_benchmark_items_match_serial(client, tmp_path):
     from invnb.synthetic_items import benchmark_keys, benchmark_task
 
-    keys = benchmark_keys(["saliency", "sobel"], n_images=4, batch_size=2)
-    task = benchmark_task(n_images=4, batch_size=2, step=1024)
+    keys = benchmark_keys(["saliency", "sobel"], n_images=2, batch_size=2)
+    task = benchmark_task(n_images=2, batch_size=2, step=1024)
     import torch
 
     threads = torch.get_num_threads()
@@ -190,6 +190,30 @@ def test_cli_scheduler_runs_a_notebooks_items_on_the_cluster(client, tmp_path):
     assert pids <= set(client.run(os.getpid).values())
     assert int((out / "kernel.pid").read_text()) not in pids
     assert not [p for p in out.iterdir() if p.name.startswith(".invnb-probe")]
+
+
+def _square_or_fail(key: str, log_dir: str, bad: str) -> dict:
+    if key == bad:
+        raise ValueError(f"item {key} fails on purpose")
+    return _square(key, log_dir)
+
+
+def test_a_failing_item_stops_the_run_and_a_rerun_resumes_from_the_store(client, tmp_path):
+    keys = [f"item{i}" for i in range(6)]
+    log = tmp_path / "log"
+    log.mkdir()
+    store = ResultStore(tmp_path / "s")
+    with pytest.raises(ValueError, match="item5 fails on purpose"):
+        run_items(keys, ItemTask(_square_or_fail, {"log_dir": str(log), "bad": "item5"}), store, progress=False,
+                  executor=client.get_executor())
+    stored = ResultStore(tmp_path / "s").keys()
+    assert stored and "item5" not in stored and set(stored) < set(keys)
+    res = run_items(keys, ItemTask(_square, {"log_dir": str(log)}), ResultStore(tmp_path / "s"), progress=False,
+                    executor=client.get_executor())
+    assert res.reused == stored and res.computed == [k for k in keys if k not in stored]
+    assert [r.scalars["value"] for r in res.records] == [i * i for i in range(6)]
+    for k in stored:
+        assert _count(log, "done", k) == 1, k  # not computed again
 
 
 def test_worker_killed_mid_run_leaves_a_complete_correct_result(client, tmp_path):
