@@ -11,6 +11,12 @@ parameter (set to ``--out``). Running the same command again with the same
 ``python -m invnb list`` shows the notebooks; ``python -m invnb params 01``
 shows one notebook's parameters with their defaults.
 
+``--workers K`` computes the notebook's items on a local Dask cluster (K CPU
+worker processes, or one worker per visible GPU) and ``--scheduler ADDRESS``
+on an existing one; the kernel finds it through the ``INVNB_SCHEDULER``
+environment variable (see :func:`invnb.runs.run_items`). The default runs
+every item in the kernel itself, with no Dask process.
+
 Stopping a run (Ctrl-C, SIGTERM, SIGHUP) stops its Jupyter kernel at once
 (the kernel runs in its own session, so it would not get the signal itself);
 every item stored so far is kept, and the same command resumes.
@@ -36,6 +42,8 @@ examples:
   python -m invnb run 04 --param n_images=6 --param mask_weights='[0.5, 2.0]' --out runs/explorer
   python -m invnb run notebooks/01_vgg_attribution.ipynb --param device=cuda --out runs/vgg16
   python -m invnb run 01 --param start=1 --param end=50001 --out runs/x --dry-run
+  python -m invnb run 02 --workers 2 --out runs/tradeoff
+  python -m invnb run 01 --scheduler tcp://10.0.0.5:8786 --param device=cuda --out /shared/runs/vgg16
 
 Parameter values are Python literals (numbers, True/False/None, lists,
 quoted strings); anything that does not parse as one is passed as a string.
@@ -349,6 +357,18 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="per-cell time limit")
     run.add_argument("--no-progress", action="store_true", help="hide papermill's per-cell progress bar")
     run.add_argument("--log-output", action="store_true", help="stream the notebook's output (its progress bars) to stderr")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, metavar="K",
+        help="compute the notebook's items on a local Dask cluster: K worker processes with one thread "
+             "each, or one worker per GPU when CUDA GPUs are visible (needs the dask extra)",
+    )
+    where.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="compute the items on an existing Dask cluster (e.g. tcp://host:8786, one started by "
+             "dask-jobqueue); --out must be on storage every worker mounts at the same path "
+             "(checked with a probe file before the run)",
+    )
     run.add_argument("--dry-run", action="store_true",
                      help="check the notebook and its parameters, print what would be injected, run nothing")
 
@@ -356,6 +376,50 @@ def _build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("params", help="show a notebook's parameters and defaults", description="Show a notebook's parameters.")
     params.add_argument("notebook", metavar="NOTEBOOK", help="00..04, a notebook name, or a path")
     return parser
+
+
+class _Cluster:
+    """The Dask cluster of one ``run``: its client, the local cluster it started (if any), the env var set."""
+
+    def __init__(self, client, local, previous_env):
+        self.client, self.local, self.previous_env = client, local, previous_env
+
+    def close(self) -> None:
+        from .runs import SCHEDULER_ENV
+
+        if self.previous_env is None:
+            os.environ.pop(SCHEDULER_ENV, None)
+        else:
+            os.environ[SCHEDULER_ENV] = self.previous_env
+        from .cluster import close_clients
+
+        close_clients()  # self.client among them
+        if self.local is not None:
+            self.local.close()
+
+
+def _start_cluster(args) -> _Cluster:
+    """Start (``--workers``) or connect to (``--scheduler``) a Dask cluster, check --out, export its address."""
+    from . import cluster as dask_cluster
+    from .runs import SCHEDULER_ENV
+
+    local = None
+    if args.workers:
+        local = dask_cluster.start_local_cluster(args.workers)
+        address = local.scheduler_address
+    else:
+        address = args.scheduler
+    try:
+        client = dask_cluster.connect(address)
+        n = dask_cluster.check_shared_storage(client, Path(args.out))
+    except BaseException:
+        if local is not None:
+            local.close()
+        raise
+    print(f"Dask cluster: {address}, {n} workers; dashboard: {client.dashboard_link}", file=sys.stderr)
+    previous = os.environ.get(SCHEDULER_ENV)
+    os.environ[SCHEDULER_ENV] = address  # the kernel inherits it; run_items reads it
+    return _Cluster(client, local, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,7 +450,10 @@ def main(argv: list[str] | None = None) -> int:
             for note in notes:
                 print(f"note: {note}")
         else:
+            if args.workers is not None and args.workers < 1:
+                raise ValueError(f"--workers must be >= 1, got {args.workers}")
             params = dict(args.param)
+            cluster = _start_cluster(args) if (args.workers or args.scheduler) else None
             stop_signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
             if threading.current_thread() is not threading.main_thread():
                 stop_signals = []  # signal handlers can only be set in the main thread
@@ -407,9 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for s, handler in previous.items():
                     signal.signal(s, handler)
+                if cluster is not None:
+                    cluster.close()
             print(f"executed notebook: {dest}")
             print(f"results in: {dest.parent}")
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # papermill's PapermillExecutionError: a cell failed

@@ -50,7 +50,12 @@ def test_environment_installs_invnb_itself_with_the_same_extras_and_python():
     assert env["name"] == "invnb"
     assert "pip" in env["dependencies"]
     assert _pip_section(env)[-1] == "-e .[book,test]"
-    assert set(_pyproject()["project"]["optional-dependencies"]) == {"book", "test"}
+    assert set(_pyproject()["project"]["optional-dependencies"]) == {"book", "test", "dask"}
     python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
     requires = _pyproject()["project"]["requires-python"]
     assert python == ["python" + requires], (python, requires)
+
+
+def test_dask_extra_is_part_of_the_test_install():
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert extras["dask"] and set(extras["dask"]) <= set(extras["test"])
