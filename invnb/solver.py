@@ -353,10 +353,13 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     proximal map, a soft threshold followed by clipping (valid because every box
     contains 0). Each sample has its own step, found by backtracking from a
     Lipschitz estimate ``||A||^2 / ||r||`` and grown by `growth` after each
-    accepted step; a step that would raise the objective restarts the momentum
+    accepted step; a step that would raise the objective by more than 100 ulp
+    (the rounding of a flat objective must not decide) restarts the momentum
     (monotone FISTA). A sample stops when its objective fell by less than a
     fraction `tol` of its value over the last `window` iterations (scale-free),
-    or after `max_iter` iterations. Converged samples leave the batch.
+    or after `max_iter` iterations. Converged samples leave the batch. Every
+    test is per sample; for results independent of the batch's rounding too,
+    wrap the layer in `RowWise`.
 
     Parameters
     ----------
