@@ -446,7 +446,7 @@ class LayerwiseInverse:
         self.stack.to(x.device)
         n = x.shape[0]
         bs = self.batch_size or n
-        self._rowwise = self.batch_invariant if self.batch_invariant is not None else x.device.type == "cpu"
+        self._rowwise = self._is_rowwise(x)
         # one batch: the forward record serves both the target and the walk down
         acts = self._record(x) if bs >= n else None
         with torch.no_grad():
@@ -467,6 +467,20 @@ class LayerwiseInverse:
         return _concat(parts)
 
     # ------------------------------------------------------------ internals
+    def _is_rowwise(self, x: torch.Tensor) -> bool:
+        return self.batch_invariant if self.batch_invariant is not None else x.device.type == "cpu"
+
+    @torch.no_grad()
+    def record(self, x: torch.Tensor) -> list:
+        """The forward record (`LayerStack.record`) exactly as `invert` computes it.
+
+        The boxes of the inverse are these activations: with `batch_invariant`
+        they are computed one sample at a time, which rounds differently
+        from ``self.stack.record(x)`` on the whole batch.
+        """
+        self._rowwise = self._is_rowwise(x)
+        return self._record(x)
+
     def _record(self, x: torch.Tensor) -> list:
         """`LayerStack.record`, one sample at a time when batch-invariant."""
         if not self._rowwise or x.shape[0] == 1:
