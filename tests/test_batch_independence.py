@@ -90,6 +90,10 @@ def test_batch_invariant_is_checked(model):
         LayerwiseInverse(model, batch_invariant="yes")
 
 
+# CPU against CUDA: not measured yet on a GPU (no device time left in this session); a
+# provisional bound, to be set from the first H200 run: most maps within 1e-3.
+CPU_CUDA_TOL = 1e-3
+CPU_CUDA_SHARE = 0.75
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the lead runs it on a GPU)")
 
 
@@ -110,7 +114,6 @@ def test_cuda_batch_invariant_batches_agree(model, images):
 def test_cpu_and_cuda_agree(model, images):
     # Another device rounds every convolution differently (~1e-7 relative, TF32 off); where
     # a solver test (backtracking, stopping) sits on that edge, one image's path changes.
-    # CPU_CUDA_TOL and CPU_CUDA_SHARE are set from the H200 measurement in the report.
     ref = LayerwiseInverse(model, batch_size=1).invert(images)
     try:
         res = LayerwiseInverse(model.to("cuda"), batch_size=1).invert(images.to("cuda"))
