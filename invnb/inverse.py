@@ -302,10 +302,13 @@ class LayerwiseInverse:
         convolution rounds differently from one image's (about 1e-7 relative
         in float32) and the iterative solvers' step and stopping tests can
         amplify that (issue 12: up to 0.44 in a max-normalised map). None
-        (default): True on a CPU, where it costs no measurable time on one
-        thread, False elsewhere (a GPU needs the batch; there the per-image
-        result agrees with a batch of one to the tolerance stated in
-        ``tests/test_batch_independence.py``).
+        (default): True on a CPU, False elsewhere (a GPU needs the batch).
+        Cost on one CPU thread (embedded model, 48-100 images): about 0.6 s
+        instead of 0.45 s of CPU time per image, since a batched convolution
+        is faster per image than one image's; False restores that speed and
+        leaves per-image differences from the batch's rounding (measured from
+        1e-5 to 0.17 in a max-normalised map; see
+        ``benchmarks/bench_batch_independence.py``).
     keep_features : bool
         Keep every layer's inverse feature (default). False keeps only the
         inverse input and the top target (``features[k]`` is None in between),
