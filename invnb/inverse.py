@@ -22,6 +22,8 @@ See ``METHOD.md``/the book's method chapter for the exact rules, and
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import numbers
 import time
@@ -33,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import LayerStack
-from .solver import LayerProblem, _avgpool_init, operator_norm, solve_fista, solve_paper
+from .solver import LayerProblem, RowWise, _avgpool_init, operator_norm, solve_fista, solve_paper
 
 __all__ = ["LayerwiseInverse", "InverseResult", "LayerStats", "attribution_map", "ATTRIBUTIONS",
            "DEFAULT_MASK_WEIGHT", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MASK_DILATION", "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY"]
@@ -293,6 +295,20 @@ class LayerwiseInverse:
         only this run catches a forward that is not the plain chain of its
         layers, so with ``check_model=False`` such a model may silently give
         the inverse of another network.
+    batch_invariant : bool, optional
+        Evaluate the layers one sample at a time (in the forward record and
+        inside the solvers), so that an image's inverse is exactly what a
+        batch of one gives, whatever else is in its batch. A batched
+        convolution rounds differently from one image's (about 1e-7 relative
+        in float32) and the iterative solvers' step and stopping tests can
+        amplify that (issue 12: up to 0.44 in a max-normalised map). None
+        (default): True on a CPU, False elsewhere (a GPU needs the batch).
+        Cost on one CPU thread (embedded model, 48-100 images): about 0.6 s
+        instead of 0.45 s of CPU time per image, since a batched convolution
+        is faster per image than one image's; False restores that speed and
+        leaves per-image differences from the batch's rounding (measured from
+        1e-5 to 0.17 in a max-normalised map; see
+        ``benchmarks/bench_batch_independence.py``).
     keep_features : bool
         Keep every layer's inverse feature (default). False keeps only the
         inverse input and the top target (``features[k]`` is None in between),
@@ -315,7 +331,7 @@ class LayerwiseInverse:
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
                  target_scale: str = "forward",
                  batch_size: Optional[int] = None, progress: bool = False, check_model: bool = True,
-                 keep_features: bool = True):
+                 keep_features: bool = True, batch_invariant: Optional[bool] = None):
         if penalty not in ("l1", "l2"):
             raise ValueError(f"penalty must be 'l1' or 'l2', got {penalty!r}")
         if penalty_scale not in ("none", "forward"):
@@ -366,6 +382,10 @@ class LayerwiseInverse:
         self.progress = progress
         self.check_model = check_model
         self.keep_features = keep_features
+        if batch_invariant is not None and not isinstance(batch_invariant, bool):
+            raise TypeError(f"batch_invariant must be None, True or False, got {batch_invariant!r}")
+        self.batch_invariant = batch_invariant
+        self._rowwise = False  # set per call of invert from batch_invariant and the device
         self._op_norms: dict = {}
 
     @classmethod
@@ -412,16 +432,28 @@ class LayerwiseInverse:
         Returns
         -------
         InverseResult
+
+        Notes
+        -----
+        On CUDA, TF32 is turned off for convolutions and matrix products
+        during the call (and restored after): its 10-bit mantissa changes a
+        convolution by about 1e-3 relative, which the solvers' tests amplify,
+        so an image's inverse would depend on its batch and the device.
         """
+        with _full_precision():
+            return self._invert(x, target)
+
+    def _invert(self, x: torch.Tensor, target: Target) -> InverseResult:
         x = self._check_input(x)
         self.stack.check_input(x)
         self.stack.to(x.device)
         n = x.shape[0]
         bs = self.batch_size or n
+        self._rowwise = self._is_rowwise(x)
         # one batch: the forward record serves both the target and the walk down
-        acts = self.stack.record(x) if bs >= n else None
+        acts = self._record(x) if bs >= n else None
         with torch.no_grad():
-            out = acts[-1] if acts is not None else self.stack(x)
+            out = acts[-1] if acts is not None else self._forward(x)
         if self.check_model:
             self._check_model(x)
         classes, out_target = self._parse_target(target, out)
@@ -438,6 +470,33 @@ class LayerwiseInverse:
         return _concat(parts)
 
     # ------------------------------------------------------------ internals
+    def _is_rowwise(self, x: torch.Tensor) -> bool:
+        return self.batch_invariant if self.batch_invariant is not None else x.device.type == "cpu"
+
+    @torch.no_grad()
+    def record(self, x: torch.Tensor) -> list:
+        """The forward record (`LayerStack.record`) exactly as `invert` computes it.
+
+        The boxes of the inverse are these activations: with `batch_invariant`
+        they are computed one sample at a time, which rounds differently
+        from ``self.stack.record(x)`` on the whole batch.
+        """
+        self._rowwise = self._is_rowwise(x)
+        return self._record(x)
+
+    def _record(self, x: torch.Tensor) -> list:
+        """`LayerStack.record`, one sample at a time when batch-invariant."""
+        if not self._rowwise or x.shape[0] == 1:
+            return self.stack.record(x)
+        rows = [self.stack.record(x[i:i + 1]) for i in range(x.shape[0])]
+        return [torch.cat(parts) for parts in zip(*rows)]
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The stack's output, one sample at a time when batch-invariant."""
+        if not self._rowwise or x.shape[0] == 1:
+            return self.stack(x)
+        return torch.cat([self.stack(x[i:i + 1]) for i in range(x.shape[0])])
+
     def _check_model(self, x: torch.Tensor) -> None:
         """`LayerStack.check_matches` on a sample of `x`, once per input shape and parameter state."""
         params = list(self.model.parameters()) + list(self.model.buffers())
@@ -521,7 +580,7 @@ class LayerwiseInverse:
     @torch.no_grad()
     def _invert_batch(self, x, classes, out_target, acts=None) -> InverseResult:
         layers = self.stack.layers
-        acts = self.stack.record(x) if acts is None else acts  # freed in place as the walk goes down
+        acts = self._record(x) if acts is None else acts  # freed in place as the walk goes down
         n_layers, n = len(layers), x.shape[0]
         if classes is not None:
             t = F.one_hot(classes, acts[-1].shape[1]).to(x.dtype)
@@ -563,7 +622,7 @@ class LayerwiseInverse:
             walk = self._walk(acts, pending, upper.t[pending], upper.failed[pending],
                               range(branch, -1, -1), classes[pending], top, w, unpooled=upper.unpooled)
             inp = walk.features[0] if branch >= 0 else upper.features[0][pending]
-            ok = self.stack(inp).argmax(dim=1) == classes[pending]
+            ok = self._forward(inp).argmax(dim=1) == classes[pending]
             if not self.auto_empty:
                 ok &= ~walk.failed
             take = torch.ones_like(ok) if last else ok
@@ -678,8 +737,16 @@ class LayerwiseInverse:
             else:  # R = ||m x||_1 / sqrt(size) in the solver
                 size = bound[0].numel()
                 lam = lam * out_norm * math.sqrt(size) / bound.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
+        forward = RowWise(layer) if self._rowwise else layer
+        dtype = bound.dtype
+        if classes is not None and self.solver == "fista" and dtype == torch.float32 \
+                and bound.device.type in ("cpu", "cuda"):
+            # The margin layer (no penalty, a few logits) has many minimisers; in float32 the
+            # rounding of the batch picks among them (issue 12). It is tiny: solve it in float64.
+            forward = copy.deepcopy(layer).double()
+            lo, hi, bound = lo.double(), hi.double(), bound.double()
         problem = LayerProblem(
-            forward=layer, lo=lo, hi=hi, x0=_avgpool_init(bound),
+            forward=forward, lo=lo, hi=hi, x0=_avgpool_init(bound),
             target=None if classes is not None else t, classes=classes, relu=relu, mask=mask,
             lam=lam, penalty=self.penalty)
         if self.solver == "paper":
@@ -687,7 +754,21 @@ class LayerwiseInverse:
         else:
             res = solve_fista(problem, max_iter=self.max_iter, tol=self.tol,
                               op_norm=None if classes is not None else self._op_norm(k, layer, below))
+        if res.x.dtype != dtype:
+            res.x, res.cost = res.x.to(dtype), res.cost.to(dtype)
         return res.x, res
+
+
+@contextlib.contextmanager
+def _full_precision():
+    """Turn TF32 off for cuDNN convolutions and CUDA matrix products, restoring the settings after."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _unpool(layer, t, below):

@@ -7,8 +7,9 @@ from torch import nn
 from invnb import LayerStack, LayerwiseInverse, UnsupportedLayerError, attribution_map
 
 
-def _assert_in_boxes(stack, x, res):
-    acts = stack.record(x)
+def _assert_in_boxes(inv, x, res):
+    stack = inv.stack
+    acts = inv.record(x)  # the activations the boxes were built from (one image at a time on a CPU)
     f0 = res.features[0]
     assert torch.all(f0.abs() <= x.abs()) and torch.all(f0 * x >= 0), "input box |x| <= |x_l|, sign of x_l"
     for k in range(1, len(stack)):
@@ -21,7 +22,7 @@ def _assert_in_boxes(stack, x, res):
 def test_every_layer_in_its_box(tiny_vgg, tiny_batch, solver, penalty):
     inv = LayerwiseInverse(tiny_vgg, solver=solver, penalty=penalty, max_iter=200)
     res = inv.invert(tiny_batch)
-    _assert_in_boxes(inv.stack, tiny_batch, res)
+    _assert_in_boxes(inv, tiny_batch, res)
     assert res.attribution.shape == (6, 16, 16)
     assert torch.all(res.attribution >= 0) and torch.all(res.attribution <= 1)
     # max-normalised per image; an image whose inverse failed has an all-zero map
@@ -30,8 +31,9 @@ def test_every_layer_in_its_box(tiny_vgg, tiny_batch, solver, penalty):
 
 
 def test_bn_model_inverts_through_the_folded_stack(tiny_vgg_bn, tiny_batch):
-    res = LayerwiseInverse(tiny_vgg_bn).invert(tiny_batch)
-    _assert_in_boxes(LayerStack(tiny_vgg_bn), tiny_batch, res)
+    inv = LayerwiseInverse(tiny_vgg_bn)
+    res = inv.invert(tiny_batch)
+    _assert_in_boxes(inv, tiny_batch, res)
 
 
 def test_invertible_layer_gives_its_input_back():

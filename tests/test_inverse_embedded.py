@@ -46,7 +46,7 @@ def test_default_inverse_is_sparse_and_finds_the_object(default_result, default_
 
 def test_every_layer_satisfies_its_box_exactly(default_result):
     _, inv, x, res = default_result
-    acts = inv.stack.record(x)
+    acts = inv.record(x)  # the activations the boxes were built from
     f0 = res.features[0]
     assert torch.all(f0.abs() <= x.abs()) and torch.all(f0 * x >= 0)
     for k in range(1, len(inv.stack)):
