@@ -149,8 +149,9 @@ def plot_chirp_grid(runs: Mapping, rate: float):
         row[0].set_title(f"x{scale} input (bicubic)")
         row[1].imshow(r.x_hat, cmap="gray", vmin=0, vmax=1)
         row[1].set_title(f"inverse input, {setting}")
-        row[2].imshow(np.clip(att, 0, 1), cmap="inferno", vmin=0, vmax=1)
+        im = row[2].imshow(np.clip(att, 0, 1), cmap="inferno", vmin=0, vmax=1)
         row[2].set_title(f"attribution (amount {r.amount:.2f})")
+        row[2].figure.colorbar(im, ax=row[2], fraction=0.046, pad=0.03, label="|x_hat| / |x|")
         for a in row[:3]:
             a.set_axis_off()
         plot_chirp_profiles(prof, scale, lowest_band(prof["radial"]), ax=row[3],

@@ -125,7 +125,8 @@ def test_invert_chirp_bins_to_a_profile():
     from invnb.plot_sr import plot_band_retention, plot_chirp_grid
 
     fig = plot_chirp_grid({(2, "default"): r}, 128.0)
-    assert len(fig.axes) == 4 and len(fig.axes[3].lines) == 4  # radial, x, y, Nyquist line
+    assert len(fig.axes) == 5 and len(fig.axes[3].lines) == 4  # 4 panels + a colourbar; radial, x, y, Nyquist line
+    assert fig.axes[4].get_label() == "<colorbar>" and fig.axes[4].get_ylabel() == "|x_hat| / |x|"
     ax = plot_band_retention({"a": np.linspace(1, 0, 64), "b": np.ones(64)})
     assert len(ax.lines) == 3
     plt.close("all")
