@@ -1,0 +1,72 @@
+"""Answer-checking tests of invnb.sr_data / invnb.sr_metrics: values computed here
+independently of the code under test."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+
+from invnb.sr_data import modcrop, y_to_tensor
+from invnb.sr_metrics import psnr, ssim
+
+
+def _ssim_by_hand(a, b, data_range=1.0, sigma=1.5, radius=5):
+    """Mean SSIM (Wang et al. 2004) with the paper's settings, written from the formula: an 11x11
+    Gaussian window (sigma 1.5) applied where it fits inside the image ("valid"), population
+    (1/N) moments, K1 = 0.01, K2 = 0.03."""
+    r = np.arange(-radius, radius + 1)
+    g1 = np.exp(-r**2 / (2 * sigma**2))
+    w = np.outer(g1, g1)
+    w /= w.sum()
+
+    def f(img):
+        return correlate2d(img, w, mode="valid")
+
+    mu_a, mu_b = f(a), f(b)
+    var_a = f(a * a) - mu_a**2
+    var_b = f(b * b) - mu_b**2
+    cov = f(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ssim_matches_the_formula_with_the_papers_settings(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.random((20, 24))
+    b = np.clip(a + 0.3 * rng.standard_normal(a.shape), 0, 1)
+    ref = _ssim_by_hand(a, b)
+    assert 0.2 < ref < 0.9  # a pair where the settings matter
+    assert ssim(a, b, data_range=1.0) == pytest.approx(ref, rel=1e-9)
+    # border shaved first, then the same formula; data range 255 scales C1, C2
+    assert ssim(a, b, data_range=1.0, border=2) == pytest.approx(_ssim_by_hand(a[2:-2, 2:-2], b[2:-2, 2:-2]), rel=1e-9)
+    assert ssim(255 * a, 255 * b, data_range=255.0) == pytest.approx(ref, rel=1e-9)
+    assert ssim(a, b, data_range=2.0) == pytest.approx(_ssim_by_hand(a, b, data_range=2.0), rel=1e-9)
+
+
+def test_psnr_by_hand():
+    a = np.zeros((4, 4))
+    b = np.zeros((4, 4))
+    b[0, 0] = 0.4  # MSE = 0.16 / 16 = 0.01 -> 20 dB at peak 1
+    assert psnr(a, b, data_range=1.0) == pytest.approx(20.0, rel=1e-12)
+    assert psnr(a, b, data_range=1.0, border=1) == math.inf  # the only error is on the border
+
+
+@pytest.mark.parametrize("shape,scale,expected", [((7, 11), 3, (6, 9)), ((11, 7), 3, (9, 6)),
+                                                  ((9, 14, 3), 4, (8, 12, 3)), ((8, 12), 4, (8, 12))])
+def test_modcrop_height_and_width_with_different_remainders(shape, scale, expected):
+    img = np.arange(math.prod(shape)).reshape(shape)
+    out = modcrop(img, scale)
+    assert out.shape == expected
+    np.testing.assert_array_equal(out, img[: expected[0], : expected[1]])
+
+
+def test_y_to_tensor_values_and_layout():
+    y = np.array([[0.0, 51.0, 255.0], [127.5, 25.5, 204.0]])
+    t = y_to_tensor(y)
+    assert t.shape == (1, 1, 2, 3) and str(t.dtype) == "torch.float32"
+    np.testing.assert_allclose(t[0, 0].numpy(), [[0.0, 0.2, 1.0], [0.5, 0.1, 0.8]], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        y_to_tensor(np.zeros((2, 3, 3)))
