@@ -237,3 +237,109 @@ def test_l1_penalty_is_the_scaled_l1_norm():
     assert float(p1.penalty_cost(x)[0]) == pytest.approx((3 + 2 + 0 + 0) / 2.0)
     p2 = LayerProblem(forward=lin, lo=p1.lo, hi=p1.hi, x0=x, target=p1.target, mask=m, lam=1.0, penalty="l2")
     assert float(p2.penalty_cost(x)[0]) == pytest.approx(math.sqrt(9 + 4))
+
+
+# --------------------------------------------------------------------------- FISTA, step by step
+def _reference_fista(A, b, t, lo, hi, x0, lam, m, penalty, relu, op_norm, max_iter, tol, window, min_iter,
+                     growth):
+    """FISTA as `solve_fista`'s docstring describes it, written here in numpy for one sample:
+    start step 1 / L with L = ||A||^2 / ||r|| (+ lam max(m^2) / R(x) for the smooth L2 penalty),
+    backtracking on the quadratic upper model (halving, at most 40 tries, slack 1e-6 |f| + 1e-12),
+    prox = soft threshold then clip, monotone restart, step grown by `growth` after an accepted
+    step, stop when the objective fell by at most tol * max(|f_now|, |f_window_ago|).
+    Returns (x, cost, iterations, restarts)."""
+    n = x0.size
+    l1 = penalty == "l1"
+    nonneg = bool(np.all(lo == 0))
+
+    def act(v):
+        return np.maximum(v, 0) if relu else v
+
+    def pen(x):
+        return np.linalg.norm(m * x) if not l1 else np.abs(m * x).sum() / np.sqrt(n)
+
+    def smooth(x):
+        return np.linalg.norm(t - act(A @ x + b)) + (0.0 if l1 else lam * pen(x))
+
+    def grad(x):
+        pre = A @ x + b
+        r = t - act(pre)
+        g_out = -r / max(np.linalg.norm(r), 1e-30)
+        if relu:
+            g_out = np.where(pre <= 0, 0.0, g_out)
+        g = A.T @ g_out
+        if not l1:
+            g = g + lam * m * m * x / np.linalg.norm(m * x)
+        return g
+
+    def nonsmooth(x):
+        return lam * pen(x) if l1 else 0.0
+
+    def prox(v, s):
+        if l1:
+            thr = s * lam / np.sqrt(n) * m
+            if nonneg:
+                return np.minimum(np.maximum(v - thr, 0), hi)
+            v = np.sign(v) * np.maximum(np.abs(v) - thr, 0)
+        return np.clip(v, lo, hi)
+
+    x = np.clip(x0, lo, hi)
+    lip = op_norm**2 / max(np.linalg.norm(t - act(A @ x + b)), 1e-12)
+    if not l1:
+        lip += lam * np.max(m * m) / max(pen(x), 1e-12)
+    step = 1 / max(lip, 1e-12)
+    fx = smooth(x) + nonsmooth(x)
+    y, tk, hist, restarts, it = x.copy(), 1.0, [fx] * (window + 1), 0, 0
+    for it in range(1, max_iter + 1):
+        gy, g = smooth(y), grad(y)
+        for _ in range(40):
+            z = prox(y - step * g, step)
+            gz, d = smooth(z), z - y
+            if gz <= gy + g @ d + d @ d / (2 * step) + 1e-6 * abs(gy) + 1e-12:
+                break
+            step *= 0.5
+        fz = gz + nonsmooth(z)
+        t_next = 0.5 * (1 + np.sqrt(1 + 4 * tk * tk))
+        if fz <= fx:
+            y = z + (tk - 1) / t_next * (z - x)
+            x, tk, fx, step = z, t_next, fz, step * growth
+        else:
+            y, tk, restarts = x.copy(), 1.0, restarts + 1
+        hist = hist[1:] + [fx]
+        if it >= max(min_iter, window) and hist[0] - fx <= tol * max(abs(fx), abs(hist[0]), 1e-12):
+            break
+    return x, fx, it, restarts
+
+
+@pytest.mark.parametrize("penalty,relu,signed", [("l1", False, False), ("l1", True, False), ("l2", True, False),
+                                                  ("l1", False, True), ("l2", False, True)])
+def test_fista_follows_its_documented_iteration(penalty, relu, signed):
+    """solve_fista's iterates equal an independent numpy implementation of the algorithm its
+    docstring states (iterations, answer, cost), with every option given explicitly."""
+    g = torch.Generator().manual_seed(11)
+    n_in, n_out, n = 10, 7, 3
+    lin = torch.nn.Linear(n_in, n_out).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(n_out, n_in, generator=g, dtype=torch.float64))
+        lin.bias.copy_(0.3 * torch.randn(n_out, generator=g, dtype=torch.float64))
+    xb = torch.randn(n, n_in, generator=g, dtype=torch.float64) + (0.0 if signed else 1.5)
+    lo, hi = (xb.clamp(max=0), xb.clamp(min=0)) if signed else (torch.zeros_like(xb), xb.clamp(min=0))
+    t = lin(xb * torch.rand(n, n_in, generator=g, dtype=torch.float64)).detach()
+    if relu:
+        t = t.clamp(min=0)
+    mask = torch.rand(n, n_in, generator=g, dtype=torch.float64) + 0.2
+    x0 = _avgpool_init(xb)
+    sigma = float(torch.linalg.matrix_norm(lin.weight.detach(), ord=2))
+    opts = dict(max_iter=80, tol=1e-4, window=4, min_iter=6, growth=1.5, op_norm=0.5 * sigma)  # 0.5: backtracks
+    p = LayerProblem(forward=lin, lo=lo, hi=hi, x0=x0, target=t, relu=relu, mask=mask, lam=0.6, penalty=penalty)
+    res = solve_fista(p, **opts)
+    restarts = 0
+    for i in range(n):
+        x_ref, f_ref, it_ref, r = _reference_fista(
+            lin.weight.detach().numpy(), lin.bias.detach().numpy(), t[i].numpy(), lo[i].numpy(), hi[i].numpy(),
+            x0[i].numpy(), 0.6, mask[i].numpy(), penalty, relu, **opts)
+        restarts += r
+        assert int(res.iterations[i]) == it_ref, i
+        np.testing.assert_allclose(res.x[i].numpy(), x_ref, rtol=1e-7, atol=1e-9)
+        assert float(res.cost[i]) == pytest.approx(f_ref, rel=1e-9)
+    assert int(res.iterations.max()) > opts["min_iter"] and restarts > 0  # the restart branch ran

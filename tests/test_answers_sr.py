@@ -8,7 +8,7 @@ import pytest
 from scipy.signal import correlate2d
 
 from invnb.sr_data import modcrop, y_to_tensor
-from invnb.sr_metrics import psnr, ssim
+from invnb.sr_metrics import mse, psnr, ssim
 
 
 def _ssim_by_hand(a, b, data_range=1.0, sigma=1.5, radius=5):
@@ -44,6 +44,12 @@ def test_ssim_matches_the_formula_with_the_papers_settings(seed):
     assert ssim(a, b, data_range=1.0, border=2) == pytest.approx(_ssim_by_hand(a[2:-2, 2:-2], b[2:-2, 2:-2]), rel=1e-9)
     assert ssim(255 * a, 255 * b, data_range=255.0) == pytest.approx(ref, rel=1e-9)
     assert ssim(a, b, data_range=2.0) == pytest.approx(_ssim_by_hand(a, b, data_range=2.0), rel=1e-9)
+
+
+def test_a_one_row_image_stays_two_dimensional():
+    """(1, W) is an (H, W) image of one row: only leading singleton axes beyond two are dropped."""
+    assert mse(np.zeros((1, 4)), np.full((1, 4), 0.5)) == pytest.approx(0.25)
+    assert mse(np.zeros((1, 1, 3, 4)), np.full((3, 4), 0.5)) == pytest.approx(0.25)
 
 
 def test_psnr_by_hand():
