@@ -230,3 +230,70 @@ def test_bn_model_inverse_equals_the_inverse_of_its_folded_twin(tiny_vgg_bn, tin
     b = LayerwiseInverse(plain, max_iter=60).invert(x)
     torch.testing.assert_close(a.input, b.input, rtol=1e-6, atol=1e-9)
     assert float(a.input.abs().sum()) > 0
+
+
+# --------------------------------------------------------------------------- more hand-checked pieces
+def test_attribution_map_by_hand():
+    x = torch.tensor([[[[2.0, -4.0], [1.0, 0.0]], [[1.0, 1.0], [-2.0, 0.0]]]])
+    x_hat = torch.tensor([[[[1.0, -1.0], [1.0, 0.0]], [[0.0, 0.5], [-2.0, 0.0]]]])
+    # ratios per channel: [[0.5, 0.25], [1, 0]] + [[0, 0.5], [1, 0]] = [[0.5, 0.75], [2, 0]]; / max 2
+    expected = torch.tensor([[[0.25, 0.375], [1.0, 0.0]]])
+    torch.testing.assert_close(inverse_mod.attribution_map(x_hat, x), expected, rtol=1e-5, atol=1e-6)
+    assert float(inverse_mod.attribution_map(torch.zeros_like(x), x).abs().max()) == 0.0
+
+
+def test_unpool_adaptive_max_pool_by_hand():
+    below = torch.tensor([[[[1.0, 5.0, 2.0, 0.0], [3.0, 0.0, 0.0, 7.0], [0.0, 0.0, 4.0, 1.0],
+                            [9.0, 2.0, 0.0, 6.0]]]])
+    t = torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]])
+    out = _unpool(nn.AdaptiveMaxPool2d(2), t, below)
+    expected = torch.zeros(1, 1, 4, 4)
+    expected[0, 0, 0, 1], expected[0, 0, 1, 3], expected[0, 0, 3, 0], expected[0, 0, 3, 3] = 10.0, 20.0, 30.0, 40.0
+    torch.testing.assert_close(out, expected)
+
+
+def test_a_single_linear_classifier_is_inverted_at_its_margin(monkeypatch):
+    """The logits layer may be the first layer: it gets the margin problem with no penalty, and
+    its answer lowers the margin of the explained class against the others."""
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(6, 3)).double().eval()
+    x = torch.rand(2, 6, dtype=torch.float64) + 0.5
+    seen = _spy(monkeypatch)
+    res = LayerwiseInverse(model, mask_weight=0.8).invert(x, target=[0, 2])
+    assert len(seen) == 1 and torch.equal(seen[0].classes, torch.tensor([0, 2]))
+    assert float(torch.as_tensor(seen[0].lam)) == 0.0 and seen[0].target is None
+    z = model(res.input)
+    margin = z.scatter(1, torch.tensor([[0], [2]]), float("-inf")).amax(1) - z[torch.arange(2), [0, 2]]
+    z0 = model(x)
+    margin0 = z0.scatter(1, torch.tensor([[0], [2]]), float("-inf")).amax(1) - z0[torch.arange(2), [0, 2]]
+    assert (margin < margin0 - 1e-3).all()
+
+
+def test_average_pools_identity_passes_through_and_proper_pool_is_solved(monkeypatch):
+    torch.manual_seed(5)
+    ident = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AvgPool2d(1),
+                          nn.Flatten(), nn.Linear(2 * 16, 3)).double().eval()
+    pooled = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                           nn.Flatten(), nn.Linear(2 * 4, 3)).double().eval()
+    x = _pos_image(1, 4, 4)
+    seen = _spy(monkeypatch)
+    res = LayerwiseInverse(ident, max_iter=20).invert(x)
+    assert len(seen) == 2  # the logits and the conv; the identity pool is passed through
+    torch.testing.assert_close(res.features[2], res.features[3])
+    seen.clear()
+    LayerwiseInverse(pooled, max_iter=20).invert(x)
+    assert len(seen) == 3 and tuple(seen[1].x0.shape) == (1, 2, 4, 4)  # the pool is a layer problem
+
+
+def test_mask_is_resized_to_a_strided_layers_input(monkeypatch):
+    """A stride-2 conv: the mask from its 4x4 output target is resized (nearest) to its 8x8 input."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1)).double()
+    x = _pos_image(1)
+    torch.manual_seed(6)
+    target = torch.rand(1, 2, 4, 4, dtype=torch.float64)
+    seen = _spy(monkeypatch)
+    LayerwiseInverse(model, max_iter=20).invert(x, target=target)
+    s = target.abs().sum(dim=1, keepdim=True)
+    small = 1 - s / s.amax()
+    expected = small.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    torch.testing.assert_close(seen[0].mask, expected)
