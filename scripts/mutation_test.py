@@ -15,7 +15,8 @@ mutant; the child serves the mutated source of ``invnb.<module>`` through an imp
 selected test ids. Tests are selected per line from one coverage run of the module's test
 files (`MODULES`). Operators: ``< <= > >= == != is in`` swapped with their neighbour or
 negation; ``+ - * / // % **`` swapped; ``and``/``or``; ``not`` and unary minus removed;
-numbers changed (int n -> n + 1, float x -> 2x, 0.0 -> 1.0), True/False flipped;
+numbers changed (int n -> n + 1, float x -> 2x, 0.0 -> 1.0, a guard
+|x| < 1e-3 -> 0), True/False flipped;
 ``amax/amin, max/min, maximum/minimum, argmax/argmin, floor/ceil, any/all, sum/mean``
 swapped. Not mutated: docstrings, f-strings, annotations, ``raise`` statements, input
 validation (an ``if`` whose body only raises), ``assert``, and lines marked
@@ -122,7 +123,14 @@ def _sites(tree: ast.AST, lines: list[str]):
             out.append((node, ("unary",), f"drop {type(node.op).__name__}"))
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
             v = node.value
-            new = (not v) if isinstance(v, bool) else (v + 1 if isinstance(v, int) else (2 * v if v else 1.0))
+            if isinstance(v, bool):
+                new = not v
+            elif isinstance(v, int):
+                new = v + 1
+            elif 0 < abs(v) < 1e-3:
+                new = 0.0  # a guard (eps, clamp floor): remove it
+            else:
+                new = 2 * v if v else 1.0
             out.append((node, ("const", new), f"{v!r} -> {new!r}"))
         elif isinstance(node, ast.Attribute) and node.attr in NAME_SWAP:
             out.append((node, ("attr",), f".{node.attr} -> .{NAME_SWAP[node.attr]}"))
@@ -336,6 +344,10 @@ def main(argv=None):
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    data = Path(os.environ.get("INVNB_TEST_DATA", REPO.parent / "shared" / "data"))
+    if not data.is_dir():
+        print(f"warning: no third-party test data at {data} (set INVNB_TEST_DATA): the tests against MATLAB "
+              "references skip, and sr_data's mutants there survive", file=sys.stderr)
     sys.path.insert(0, str(REPO))
     import importlib
 
