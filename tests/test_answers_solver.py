@@ -343,3 +343,30 @@ def test_fista_follows_its_documented_iteration(penalty, relu, signed):
         np.testing.assert_allclose(res.x[i].numpy(), x_ref, rtol=1e-7, atol=1e-9)
         assert float(res.cost[i]) == pytest.approx(f_ref, rel=1e-9)
     assert int(res.iterations.max()) > opts["min_iter"] and restarts > 0  # the restart branch ran
+
+
+# --------------------------------------------------------------------------- budgets and stopping
+def test_fista_iteration_budget_and_earliest_stop():
+    """max_iter is a hard cap; with a tolerance every step meets, a sample stops exactly after
+    max(min_iter, window) iterations (the window must be full before the rule applies)."""
+    p = _fista_problem(1.0, "l1", lam=0.5)
+    assert torch.equal(solve_fista(p, max_iter=3, tol=1e-12).iterations, torch.full((3,), 3))
+    assert torch.equal(solve_fista(p, tol=10.0, window=4, min_iter=7).iterations, torch.full((3,), 7))
+    assert torch.equal(solve_fista(p, tol=10.0, window=6, min_iter=2).iterations, torch.full((3,), 6))
+    res = solve_fista(p, max_iter=9, tol=1e-12, record_history=True)
+    assert res.history.shape == (10, 3)  # the start, then one row per iteration
+    torch.testing.assert_close(res.history[-1], res.cost)
+    assert bool((res.history[1:] <= res.history[:-1] + 1e-12).all())  # monotone
+
+
+def test_fista_margin_continuation_stays_within_the_budget():
+    """The margin is solved in four smoothing stages that share max_iter."""
+    lin, xb, _ = _lin_problem(3.0)
+    x = xb.clamp(min=0)[None].repeat(2, 1)
+    p = LayerProblem(forward=lin, lo=torch.zeros_like(x), hi=x, x0=_avgpool_init(x), classes=torch.tensor([2, 0]))
+    for budget in (8, 40, 120):
+        res = solve_fista(p, max_iter=budget)
+        assert int(res.iterations.max()) <= budget
+        torch.testing.assert_close(res.cost, p.cost(res.x))  # the exact margin at the answer
+    start = p.cost(p.project(p.x0))
+    assert bool((res.cost < start - 0.1).all())
