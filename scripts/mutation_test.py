@@ -48,7 +48,7 @@ MODULES = {
     "metrics": ["tests/test_answers_metrics.py", "tests/test_metrics.py"],
     "sr_data": ["tests/test_answers_sr.py", "tests/test_sr_data.py"],
     "sr_metrics": ["tests/test_answers_sr.py", "tests/test_sr_metrics.py"],
-    "frequency": ["tests/test_frequency.py"],
+    "frequency": ["tests/test_answers_sr.py", "tests/test_frequency.py"],
 }
 
 #: third-party modules the parent imports once (never invnb itself)

@@ -104,3 +104,29 @@ def test_imresize_antialiases_when_shrinking():
     assert np.abs(out[:, 2:-2]).max() < 0.05
     grey = imresize((128 + 100 * alt).astype(np.uint8), 1 / 3)
     assert grey.dtype == np.uint8 and np.abs(grey[:, 2:-2].astype(int) - 128).max() <= 5
+
+
+# --------------------------------------------------------------------------- frequency analysis
+def test_attribution_ratio_of_a_zero_pixel_is_zero_not_nan():
+    from invnb.frequency import attribution_ratio
+
+    x = np.array([[0.0, 2.0], [-1.0, 4.0]])
+    x_hat = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    np.testing.assert_allclose(attribution_ratio(x_hat, x), [[0.0, 0.5], [1.0, 0.0]], rtol=1e-5)
+
+
+def test_profile_summary_ratio_by_hand():
+    """Shares of the AC magnitude in bands >= 28: focused 3/4, unfocused 1/2 -> ratio 1.5; an
+    unfocused curve with no high band at all gives share 0 and an undefined ratio (NaN)."""
+    from invnb.frequency import FrequencyProfile
+
+    f, u = np.zeros(64), np.zeros(64)
+    f[0], f[3], f[30] = 50.0, 1.0, 3.0
+    u[0], u[5], u[60] = 7.0, 2.0, 2.0
+    s = FrequencyProfile(focused=f, unfocused=u, all=(f + u) / 2, n_focused=1, n_unfocused=1).summary()
+    assert s["focused"] == pytest.approx(0.75) and s["unfocused"] == pytest.approx(0.5)
+    assert s["ratio"] == pytest.approx(1.5) and s["all"] == pytest.approx(2.5 / 4) and s["cut"] == 28
+    u2 = np.zeros(64)
+    u2[1] = 1.0
+    s2 = FrequencyProfile(focused=f, unfocused=u2, all=f, n_focused=1, n_unfocused=1).summary()
+    assert s2["unfocused"] == 0.0 and np.isnan(s2["ratio"])
