@@ -264,7 +264,8 @@ def coverage_map(module: str, tests: list[str], out_json: Path):
         lines = {}
         for f in data.measured_files():
             for ln, ctxs in data.contexts_by_lineno(f).items():
-                lines[ln] = sorted(c for c in ctxs if c)
+                # "" is the import (e.g. a default value in a signature): every test depends on it
+                lines[ln] = sorted(c for c in ctxs if c) + (["<import>"] if "" in ctxs else [])
         out_json.write_text(json.dumps({"lines": lines, "durations": durations, "order": order, "rc": int(rc)}))
         return 0
 
@@ -292,8 +293,10 @@ def run_module(module: str, verbose: bool = False, limit: int | None = None, sam
     rank = {t: i for i, t in enumerate(cov["order"])}
     killed, survivors = 0, []
     for m in muts:
-        ids = sorted({t for ln in range(m.line, m.end_line + 1) for t in cov["lines"].get(str(ln), [])},
-                     key=rank.get)
+        ids = {t for ln in range(m.line, m.end_line + 1) for t in cov["lines"].get(str(ln), [])}
+        if "<import>" in ids:
+            ids = set(cov["order"])
+        ids = sorted(ids, key=rank.get)
         if not ids:
             survivors.append((m, "not executed by any test"))
             continue

@@ -311,9 +311,11 @@ def _reference_fista(A, b, t, lo, hi, x0, lam, m, penalty, relu, op_norm, max_it
     return x, fx, it, restarts
 
 
-@pytest.mark.parametrize("penalty,relu,signed", [("l1", False, False), ("l1", True, False), ("l2", True, False),
-                                                  ("l1", False, True), ("l2", False, True)])
-def test_fista_follows_its_documented_iteration(penalty, relu, signed):
+@pytest.mark.parametrize("penalty,relu,signed,shared", [("l1", False, False, False), ("l1", True, False, False),
+                                                         ("l2", True, False, False), ("l1", False, True, False),
+                                                         ("l2", False, True, False), ("l2", True, False, True),
+                                                         ("l1", False, True, True)])
+def test_fista_follows_its_documented_iteration(penalty, relu, signed, shared):
     """solve_fista's iterates equal an independent numpy implementation of the algorithm its
     docstring states (iterations, answer, cost), with every option given explicitly."""
     g = torch.Generator().manual_seed(11)
@@ -328,6 +330,8 @@ def test_fista_follows_its_documented_iteration(penalty, relu, signed):
     if relu:
         t = t.clamp(min=0)
     mask = torch.rand(n, n_in, generator=g, dtype=torch.float64) + 0.2
+    if shared:  # one mask for the whole batch
+        mask = mask[:1]
     x0 = _avgpool_init(xb)
     sigma = float(torch.linalg.matrix_norm(lin.weight.detach(), ord=2))
     opts = dict(max_iter=80, tol=1e-4, window=4, min_iter=6, growth=1.5, op_norm=0.5 * sigma)  # 0.5: backtracks
@@ -337,7 +341,7 @@ def test_fista_follows_its_documented_iteration(penalty, relu, signed):
     for i in range(n):
         x_ref, f_ref, it_ref, r = _reference_fista(
             lin.weight.detach().numpy(), lin.bias.detach().numpy(), t[i].numpy(), lo[i].numpy(), hi[i].numpy(),
-            x0[i].numpy(), 0.6, mask[i].numpy(), penalty, relu, **opts)
+            x0[i].numpy(), 0.6, mask[i if not shared else 0].numpy(), penalty, relu, **opts)
         restarts += r
         assert int(res.iterations[i]) == it_ref, i
         np.testing.assert_allclose(res.x[i].numpy(), x_ref, rtol=1e-7, atol=1e-9)
@@ -364,7 +368,7 @@ def test_fista_margin_continuation_stays_within_the_budget():
     lin, xb, _ = _lin_problem(3.0)
     x = xb.clamp(min=0)[None].repeat(2, 1)
     p = LayerProblem(forward=lin, lo=torch.zeros_like(x), hi=x, x0=_avgpool_init(x), classes=torch.tensor([2, 0]))
-    for budget in (8, 40, 120):
+    for budget in (4, 8, 40, 120):
         res = solve_fista(p, max_iter=budget)
         assert int(res.iterations.max()) <= budget
         torch.testing.assert_close(res.cost, p.cost(res.x))  # the exact margin at the answer
