@@ -297,3 +297,20 @@ def test_mask_is_resized_to_a_strided_layers_input(monkeypatch):
     small = 1 - s / s.amax()
     expected = small.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     torch.testing.assert_close(seen[0].mask, expected)
+
+
+def test_scale_bound_scales_each_sample_by_its_own_factor(monkeypatch):
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)).double()
+    torch.manual_seed(2)
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    y = model(x).detach()
+    seen = _spy(monkeypatch)
+    LayerwiseInverse(model, scale_bound=True, max_iter=10).invert(x, target=y * torch.tensor([3.0, 0.5]).reshape(2, 1, 1, 1))
+    f = torch.tensor([1 / 3, 2.0], dtype=torch.float64).reshape(2, 1, 1, 1)
+    torch.testing.assert_close(seen[0].hi, f * x.clamp(min=0))
+
+
+def test_class_targets_need_logits_at_the_top():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    with pytest.raises(ValueError, match="logits"):
+        LayerwiseInverse(model, max_iter=5).invert(torch.rand(2, 4), target=1)

@@ -52,3 +52,18 @@ def test_larger_mask_weight_keeps_less():
     amounts = [r["amount"] for r in rows]
     assert all(b < 0.8 * a for a, b in zip(amounts, amounts[1:])), amounts
     assert rows[0]["reid_top1"] == 1.0 and rows[0]["n_failed"] == 0
+
+
+def test_localisation_accepts_numpy_and_channel_masks():
+    """(N, 1, H, W) masks and numpy masks mean the same as (N, H, W) tensors."""
+    from invnb.metrics import mass_in_mask, pointing_game
+
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    masks[:, :2, :2] = True
+    a = torch.zeros(2, 4, 4)
+    a[0, 1, 1] = 5.0
+    a[1, 3, 3] = 5.0
+    a[1, 0, 0] = 1.0
+    for m in (masks, masks[:, None], masks.numpy(), masks[:, None].float()):
+        assert pointing_game(a, m).tolist() == [1.0, 0.0]
+        assert mass_in_mask(a, m).tolist() == pytest.approx([1.0, 1 / 6])
