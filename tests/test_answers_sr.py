@@ -130,3 +130,16 @@ def test_profile_summary_ratio_by_hand():
     u2[1] = 1.0
     s2 = FrequencyProfile(focused=f, unfocused=u2, all=f, n_focused=1, n_unfocused=1).summary()
     assert s2["unfocused"] == 0.0 and np.isnan(s2["ratio"])
+
+
+def test_imresize_output_shape_antialiases_and_uint8_saturates():
+    from invnb.sr_data import imresize
+
+    alt = np.tile((-1.0) ** np.arange(24), (6, 1))
+    np.testing.assert_allclose(imresize(alt, output_shape=(2, 8)), imresize(alt, 1 / 3), atol=1e-12)
+    step = np.zeros((4, 8), dtype=np.uint8)
+    step[:, 4:] = 255
+    up = imresize(step, 2)  # the cubic kernel overshoots above 255 next to the edge: saturate, not wrap
+    over = imresize(step.astype(np.float64), 2)
+    assert over.max() > 255.5 and over.min() < -0.5  # the float result over- and undershoots
+    assert up.dtype == np.uint8 and up[:, 9:].min() == 255 and up[:, :7].max() == 0
