@@ -143,3 +143,18 @@ def test_imresize_output_shape_antialiases_and_uint8_saturates():
     over = imresize(step.astype(np.float64), 2)
     assert over.max() > 255.5 and over.min() < -0.5  # the float result over- and undershoots
     assert up.dtype == np.uint8 and up[:, 9:].min() == 255 and up[:, :7].max() == 0
+
+
+def test_da_de_ssim_uses_data_range_one_and_means_weigh_by_image_count():
+    from invnb.sr_metrics import PAIRS, DaDeTable, da_de_table, mean_da_de_table
+
+    rng = np.random.default_rng(3)
+    x, gt = rng.random((24, 24)), rng.random((24, 24))
+    y, y_hat, x_hat = 0.1 * rng.standard_normal((3, 24, 24))
+    t = da_de_table(x, y, y_hat, x_hat, gt, scale=2)
+    assert t.ssim["dD"] == pytest.approx(_ssim_by_hand((x + y)[2:-2, 2:-2], gt[2:-2, 2:-2]), rel=1e-9)
+    a = DaDeTable(psnr={k: 10.0 for k in PAIRS}, ssim={k: 0.5 for k in PAIRS}, mse={k: 1.0 for k in PAIRS})
+    b = DaDeTable(psnr={k: 30.0 for k in PAIRS}, ssim={k: 0.9 for k in PAIRS}, mse={k: 3.0 for k in PAIRS},
+                  n_images=3)
+    m = mean_da_de_table([a, b])
+    assert m.n_images == 4 and m.psnr["dA"] == pytest.approx(25.0) and m.ssim["dE"] == pytest.approx(0.8)
