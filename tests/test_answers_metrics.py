@@ -67,3 +67,12 @@ def test_localisation_accepts_numpy_and_channel_masks():
     for m in (masks, masks[:, None], masks.numpy(), masks[:, None].float()):
         assert pointing_game(a, m).tolist() == [1.0, 0.0]
         assert mass_in_mask(a, m).tolist() == pytest.approx([1.0, 1 / 6])
+
+
+def test_mean_curve_averages_over_images():
+    from invnb.metrics import CausalCurve
+
+    scores = torch.tensor([[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]])
+    c = CausalCurve(auc=torch.zeros(2), fractions=torch.tensor([0.0, 0.5, 1.0]), scores=scores, classes=None,
+                    mode="deletion", step=1)
+    torch.testing.assert_close(c.mean_curve(), torch.tensor([0.5, 0.5, 0.5]))
