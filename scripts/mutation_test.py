@@ -340,6 +340,7 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args(argv)
     modules = args.modules or list(MODULES)
+    os.chdir(REPO)  # test paths and ids are relative to the repository
     if args.list:
         for mod in modules:
             for m in _sample(mutants_of(REPO / "invnb" / f"{mod}.py")[:args.limit], args.sample):
