@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from invnb.runs import Record, ResultStore, code_fingerprint, config_hash, run_items
+from invnb.runs import Record, ResultStore, config_hash, run_items
 
 
 def test_save_load_roundtrip_keeps_values_shapes_and_dtypes(tmp_path):
@@ -171,11 +171,6 @@ def test_config_hash_ignores_key_order_and_separates_configs(tmp_path):
     s1.save("x", scalars={"v": 1})
     assert s1.directory != s2.directory and not s2.done("x")
     assert ResultStore.for_config(tmp_path, {"mask_weight": 0.7}).done("x")
-
-
-def test_code_fingerprint_is_stable_and_hex():
-    a, b = code_fingerprint(), code_fingerprint()
-    assert a == b and len(a) == 12 and int(a, 16) >= 0
 
 
 # --- damaged items: detected, named, moved aside, recomputed -----------------------------

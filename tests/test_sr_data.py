@@ -24,7 +24,6 @@ from invnb.sr_data import (
     modcrop,
     read_image,
     rgb2ycbcr,
-    y_to_tensor,
     ycbcr2rgb,
 )
 
@@ -141,11 +140,6 @@ def test_grey_images_are_replicated():
 def test_make_sr_sample_rejects_floats():
     with pytest.raises(TypeError, match="uint8"):
         make_sr_sample(np.zeros((8, 8, 3)), 2)
-
-
-def test_y_to_tensor():
-    t = y_to_tensor(np.full((3, 4), 255.0))
-    assert t.shape == (1, 1, 3, 4) and float(t.max()) == 1.0
 
 
 # --------------------------------------------------------------------------

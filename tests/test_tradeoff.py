@@ -93,7 +93,7 @@ def test_inverse_tradeoff_rows():
     rows = inverse_tradeoff(model, x, mask_weights=(0.1, 3.0), max_iter=20)
     assert [r["param"] for r in rows] == [0.1, 3.0]
     assert all(r["mode"] == "inverse" and r["param_name"] == "mask_weight" for r in rows)
-    assert all(0 <= r["amount"] <= 1 and 0 <= r["reid_top1"] <= 1 and r["n_failed"] >= 0 for r in rows)
+    assert rows[1]["amount"] < rows[0]["amount"]  # a larger mask_weight keeps less
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])

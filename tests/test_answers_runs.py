@@ -1,0 +1,32 @@
+"""invnb.runs.code_fingerprint identifies the code: it changes when a module does."""
+
+import re
+import shutil
+from pathlib import Path
+
+import invnb.runs as runs
+
+
+def test_code_fingerprint_changes_with_the_code(tmp_path, monkeypatch):
+    src = Path(runs.__file__).resolve().parent
+    copy = tmp_path / "invnb"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    original = runs.code_fingerprint()
+    assert re.fullmatch(r"[0-9a-f]{12}", original)
+    monkeypatch.setattr(runs, "__file__", str(copy / "runs.py"))
+    assert runs.code_fingerprint() == original  # the same files elsewhere: the same fingerprint
+    (copy / "__junk.txt").write_text("not python")
+    assert runs.code_fingerprint() == original  # only .py files count
+    solver = copy / "solver.py"
+    solver.write_text(solver.read_text().replace("max_iter: int = 300", "max_iter: int = 301", 1))
+    changed = runs.code_fingerprint()
+    assert changed != original
+    (copy / "extra.py").write_text("X = 1\n")
+    assert runs.code_fingerprint() not in (original, changed)  # a new module counts too
+    (copy / "extra.py").unlink()
+    (copy / "renamed.py").write_text("X = 1\n")
+    # a module's name counts, not only its bytes
+    renamed = runs.code_fingerprint()
+    (copy / "renamed.py").unlink()
+    (copy / "extra2.py").write_text("X = 1\n")
+    assert runs.code_fingerprint() != renamed

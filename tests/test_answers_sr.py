@@ -1,0 +1,160 @@
+"""Answer-checking tests of invnb.sr_data / invnb.sr_metrics: values computed here
+independently of the code under test."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.ndimage import correlate
+
+from invnb.sr_data import modcrop, y_to_tensor
+from invnb.sr_metrics import mse, psnr, ssim
+
+
+def _ssim_by_hand(a, b, data_range=1.0, sigma=1.5, radius=5):
+    """Mean SSIM (Wang et al. 2004) with the paper's settings, written from the formula: an 11x11
+    Gaussian window (sigma 1.5) applied where it fits inside the image ("valid"), population
+    (1/N) moments, K1 = 0.01, K2 = 0.03."""
+    r = np.arange(-radius, radius + 1)
+    g1 = np.exp(-r**2 / (2 * sigma**2))
+    w = np.outer(g1, g1)
+    w /= w.sum()
+
+    def f(img):  # the window where it fits: drop `radius` pixels on each side
+        return correlate(img, w, mode="constant")[radius:-radius, radius:-radius]
+
+    mu_a, mu_b = f(a), f(b)
+    var_a = f(a * a) - mu_a**2
+    var_b = f(b * b) - mu_b**2
+    cov = f(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ssim_matches_the_formula_with_the_papers_settings(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.random((20, 24))
+    b = np.clip(a + 0.3 * rng.standard_normal(a.shape), 0, 1)
+    ref = _ssim_by_hand(a, b)
+    assert 0.2 < ref < 0.9  # a pair where the settings matter
+    assert ssim(a, b, data_range=1.0) == pytest.approx(ref, rel=1e-9)
+    # border shaved first, then the same formula; data range 255 scales C1, C2
+    assert ssim(a, b, data_range=1.0, border=2) == pytest.approx(_ssim_by_hand(a[2:-2, 2:-2], b[2:-2, 2:-2]), rel=1e-9)
+    assert ssim(255 * a, 255 * b, data_range=255.0) == pytest.approx(ref, rel=1e-9)
+    assert ssim(a, b, data_range=2.0) == pytest.approx(_ssim_by_hand(a, b, data_range=2.0), rel=1e-9)
+
+
+def test_a_one_row_image_stays_two_dimensional():
+    """(1, W) is an (H, W) image of one row: only leading singleton axes beyond two are dropped."""
+    assert mse(np.zeros((1, 4)), np.full((1, 4), 0.5)) == pytest.approx(0.25)
+    assert mse(np.zeros((1, 1, 3, 4)), np.full((3, 4), 0.5)) == pytest.approx(0.25)
+
+
+def test_psnr_by_hand():
+    a = np.zeros((4, 4))
+    b = np.zeros((4, 4))
+    b[0, 0] = 0.4  # MSE = 0.16 / 16 = 0.01 -> 20 dB at peak 1
+    assert psnr(a, b, data_range=1.0) == pytest.approx(20.0, rel=1e-12)
+    assert psnr(a, b, data_range=1.0, border=1) == math.inf  # the only error is on the border
+
+
+@pytest.mark.parametrize("shape,scale,expected", [((7, 11), 3, (6, 9)), ((11, 7), 3, (9, 6)),
+                                                  ((9, 14, 3), 4, (8, 12, 3)), ((8, 12), 4, (8, 12))])
+def test_modcrop_height_and_width_with_different_remainders(shape, scale, expected):
+    img = np.arange(math.prod(shape)).reshape(shape)
+    out = modcrop(img, scale)
+    assert out.shape == expected
+    np.testing.assert_array_equal(out, img[: expected[0], : expected[1]])
+
+
+def test_y_to_tensor_values_and_layout():
+    y = np.array([[0.0, 51.0, 255.0], [127.5, 25.5, 204.0]])
+    t = y_to_tensor(y)
+    assert t.shape == (1, 1, 2, 3) and str(t.dtype) == "torch.float32"
+    np.testing.assert_allclose(t[0, 0].numpy(), [[0.0, 0.2, 1.0], [0.5, 0.1, 0.8]], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        y_to_tensor(np.zeros((2, 3, 3)))
+
+
+def test_imresize_reproduces_a_linear_ramp_at_matlab_pixel_centres():
+    """Cubic interpolation (a = -0.5), antialiased or not, reproduces linear functions exactly
+    away from the border; MATLAB maps output pixel j to input coordinate (j + 0.5) / s - 0.5."""
+    from invnb.sr_data import imresize
+
+    j = np.arange(24.0)
+    ramp = np.tile(3 * j + 5, (6, 1))
+    for s, border in ((2.0, 4), (0.5, 3), (1 / 3, 2)):
+        out = imresize(ramp, s)
+        assert out.shape == (math.ceil(6 * s), math.ceil(24 * s))
+        pos = (np.arange(out.shape[1]) + 0.5) / s - 0.5
+        np.testing.assert_allclose(out[:, border:-border], np.tile(3 * pos + 5, (out.shape[0], 1))[:, border:-border],
+                                   atol=1e-9)
+
+
+def test_imresize_antialiases_when_shrinking():
+    """Alternating columns (the Nyquist frequency) sampled at every third pixel would stay +-1;
+    MATLAB's antialiasing (the kernel stretched by 3) averages them away."""
+    from invnb.sr_data import imresize
+
+    alt = np.tile((-1.0) ** np.arange(24), (6, 1))
+    out = imresize(alt, 1 / 3)
+    assert out.shape == (2, 8)
+    assert np.abs(out[:, 2:-2]).max() < 0.05
+    grey = imresize((128 + 100 * alt).astype(np.uint8), 1 / 3)
+    assert grey.dtype == np.uint8 and np.abs(grey[:, 2:-2].astype(int) - 128).max() <= 5
+
+
+# --------------------------------------------------------------------------- frequency analysis
+def test_attribution_ratio_of_a_zero_pixel_is_zero_not_nan():
+    from invnb.frequency import attribution_ratio
+
+    x = np.array([[0.0, 2.0], [-1.0, 4.0]])
+    x_hat = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    np.testing.assert_allclose(attribution_ratio(x_hat, x), [[0.0, 0.5], [1.0, 0.0]], rtol=1e-5)
+
+
+def test_profile_summary_ratio_by_hand():
+    """Shares of the AC magnitude in bands >= 28: focused 3/4, unfocused 1/2 -> ratio 1.5; an
+    unfocused curve with no high band at all gives share 0 and an undefined ratio (NaN)."""
+    from invnb.frequency import FrequencyProfile
+
+    f, u = np.zeros(64), np.zeros(64)
+    f[0], f[3], f[30] = 50.0, 1.0, 3.0
+    u[0], u[5], u[60] = 7.0, 2.0, 2.0
+    s = FrequencyProfile(focused=f, unfocused=u, all=(f + u) / 2, n_focused=1, n_unfocused=1).summary()
+    assert s["focused"] == pytest.approx(0.75) and s["unfocused"] == pytest.approx(0.5)
+    assert s["ratio"] == pytest.approx(1.5) and s["all"] == pytest.approx(2.5 / 4) and s["cut"] == 28
+    u2 = np.zeros(64)
+    u2[1] = 1.0
+    s2 = FrequencyProfile(focused=f, unfocused=u2, all=f, n_focused=1, n_unfocused=1).summary()
+    assert s2["unfocused"] == 0.0 and np.isnan(s2["ratio"])
+
+
+def test_imresize_output_shape_antialiases_and_uint8_saturates():
+    from invnb.sr_data import imresize
+
+    alt = np.tile((-1.0) ** np.arange(24), (6, 1))
+    np.testing.assert_allclose(imresize(alt, output_shape=(2, 8)), imresize(alt, 1 / 3), atol=1e-12)
+    step = np.zeros((4, 8), dtype=np.uint8)
+    step[:, 4:] = 255
+    up = imresize(step, 2)  # the cubic kernel overshoots above 255 next to the edge: saturate, not wrap
+    over = imresize(step.astype(np.float64), 2)
+    assert over.max() > 255.5 and over.min() < -0.5  # the float result over- and undershoots
+    assert up.dtype == np.uint8 and up[:, 9:].min() == 255 and up[:, :7].max() == 0
+
+
+def test_da_de_ssim_uses_data_range_one_and_means_weigh_by_image_count():
+    from invnb.sr_metrics import PAIRS, DaDeTable, da_de_table, mean_da_de_table
+
+    rng = np.random.default_rng(3)
+    x, gt = rng.random((24, 24)), rng.random((24, 24))
+    y, y_hat, x_hat = 0.1 * rng.standard_normal((3, 24, 24))
+    t = da_de_table(x, y, y_hat, x_hat, gt, scale=2)
+    assert t.ssim["dD"] == pytest.approx(_ssim_by_hand((x + y)[2:-2, 2:-2], gt[2:-2, 2:-2]), rel=1e-9)
+    a = DaDeTable(psnr={k: 10.0 for k in PAIRS}, ssim={k: 0.5 for k in PAIRS}, mse={k: 1.0 for k in PAIRS})
+    b = DaDeTable(psnr={k: 30.0 for k in PAIRS}, ssim={k: 0.9 for k in PAIRS}, mse={k: 3.0 for k in PAIRS},
+                  n_images=3)
+    m = mean_da_de_table([a, b])
+    assert m.n_images == 4 and m.psnr["dA"] == pytest.approx(25.0) and m.ssim["dE"] == pytest.approx(0.8)
