@@ -107,7 +107,7 @@ def test_mask_handed_to_the_solver_is_one_minus_the_normalised_target(monkeypatc
     x = _pos_image(2)
     target = torch.rand(2, 2, 8, 8, dtype=torch.float64) - 0.3
     seen = _spy(monkeypatch)
-    LayerwiseInverse(model, max_iter=20).invert(x, target=target)
+    LayerwiseInverse(model, mask_weight=0.3, max_iter=20).invert(x, target=target)
     s = target.abs().sum(dim=1, keepdim=True)
     expected = 1 - s / s.amax(dim=(2, 3), keepdim=True)
     torch.testing.assert_close(seen[0].mask, expected)
@@ -226,8 +226,8 @@ def test_bn_model_inverse_equals_the_inverse_of_its_folded_twin(tiny_vgg_bn, tin
         plain.classifier.load_state_dict(bn_model.classifier.state_dict())
     x = tiny_batch[:3].double()
     torch.testing.assert_close(plain(x), bn_model(x))
-    a = LayerwiseInverse(bn_model, max_iter=60).invert(x)
-    b = LayerwiseInverse(plain, max_iter=60).invert(x)
+    a = LayerwiseInverse(bn_model, mask_weight=0.3, max_iter=60).invert(x)
+    b = LayerwiseInverse(plain, mask_weight=0.3, max_iter=60).invert(x)
     torch.testing.assert_close(a.input, b.input, rtol=1e-6, atol=1e-9)
     assert float(a.input.abs().sum()) > 0
 
@@ -292,7 +292,7 @@ def test_mask_is_resized_to_a_strided_layers_input(monkeypatch):
     torch.manual_seed(6)
     target = torch.rand(1, 2, 4, 4, dtype=torch.float64)
     seen = _spy(monkeypatch)
-    LayerwiseInverse(model, max_iter=20).invert(x, target=target)
+    LayerwiseInverse(model, mask_weight=0.3, max_iter=20).invert(x, target=target)
     s = target.abs().sum(dim=1, keepdim=True)
     small = 1 - s / s.amax()
     expected = small.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
@@ -305,7 +305,7 @@ def test_scale_bound_scales_each_sample_by_its_own_factor(monkeypatch):
     x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
     y = model(x).detach()
     seen = _spy(monkeypatch)
-    LayerwiseInverse(model, scale_bound=True, max_iter=10).invert(x, target=y * torch.tensor([3.0, 0.5]).reshape(2, 1, 1, 1))
+    LayerwiseInverse(model, mask_weight=0.3, scale_bound=True, max_iter=10).invert(x, target=y * torch.tensor([3.0, 0.5]).reshape(2, 1, 1, 1))
     f = torch.tensor([1 / 3, 2.0], dtype=torch.float64).reshape(2, 1, 1, 1)
     torch.testing.assert_close(seen[0].hi, f * x.clamp(min=0))
 
