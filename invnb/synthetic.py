@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "HELD_OUT_SEED",
     "CLASS_NAMES",
     "IMAGE_SIZE",
     "MEAN",
@@ -38,6 +39,9 @@ CLASS_NAMES: tuple[str, ...] = ("disc", "square", "triangle", "cross", "ring", "
 
 #: Default side length of the images, in pixels.
 IMAGE_SIZE = 64
+#: First seed of the held-out benchmark images: training and validation use seeds
+#: below 10**6, the embedded model's test set 10**6 + seed.
+HELD_OUT_SEED = 2_000_000
 
 #: Per-channel mean of :func:`make_shapes` images (RGB, in [0, 1]). Measured
 #: once on 20000 images (seeds 0..19, distractor_prob 0.3) and then frozen:

@@ -58,11 +58,10 @@ from invnb.download import sha256sum  # noqa: E402
 from invnb.models import EMBEDDED_CHECKPOINT, load_embedded_model  # noqa: E402
 from invnb.runs import code_fingerprint  # noqa: E402
 from invnb.sanity import SCORES, parametric_layers, randomisation_curves, summarise  # noqa: E402
-from invnb.synthetic import make_shapes, normalize  # noqa: E402
+from invnb.synthetic import HELD_OUT_SEED, make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import write_table  # noqa: E402
 
-#: Held-out seeds of the synthetic benchmark (training used seeds < 10**6).
-SEED_BASE = 2_000_000
+SEED_BASE = HELD_OUT_SEED  # the held-out images (invnb.synthetic)
 #: Criterion margin of issue 15 (Spearman of the default inverse <= occlusion's + MARGIN).
 MARGIN = 0.1
 
