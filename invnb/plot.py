@@ -20,12 +20,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .plot_colors import method_color, method_colors
+
 __all__ = [
     "attribution_grid",
     "plot_curves",
     "plot_reid",
     "plot_tradeoff",
     "plot_tradeoff_comparison",
+    "shared_colorbar",
     "show_attribution",
     "show_image",
     "to_image",
@@ -138,7 +141,7 @@ def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cma
 
 
 def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cmap: str = "jet",
-                     alpha: float = 0.5, size: float = 1.8):
+                     alpha: float = 0.5, size: float = 1.8, colorbar: bool = True):
     """One row per image: the image, then each method's map over it.
 
     Parameters
@@ -146,11 +149,14 @@ def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cm
     images : Tensor or array
         (N, C, H, W) images.
     maps : mapping of str to Tensor or array
-        Method name -> (N, H, W) map; each map is drawn on its own scale.
+        Method name -> (N, H, W) map; each map is drawn on its own scale
+        (0 to its maximum; negative values clipped to 0).
     mean, std : sequence of float, optional
         Normalisation to undo for display.
     size : float
         Panel size in inches.
+    colorbar : bool
+        Add one colour bar for all panels, in units of each map's maximum.
 
     Returns
     -------
@@ -164,8 +170,47 @@ def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cm
         for j, (name, m) in enumerate(maps.items(), start=1):
             show_attribution(m[i], image=images[i], ax=axes[i, j], mean=mean, std=std, cmap=cmap, alpha=alpha,
                              title=name if i == 0 else None)
-    fig.tight_layout()
+    if colorbar:
+        shared_colorbar(fig, cmap=cmap, label="share of the map's maximum")
+    else:
+        fig.tight_layout()
     return fig
+
+
+def shared_colorbar(fig, cmap: str = "jet", label: str = "", vmin: float = 0.0, vmax: float = 1.0,
+                    width: float = 0.8):
+    """Lay out ``fig`` and add one colour bar to the right of all its panels.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure whose panels all use the same colour map and scale.
+    cmap : str
+        Their colour map.
+    label : str
+        Text along the bar (what the colours measure).
+    vmin, vmax : float
+        Values at the bottom and top of the bar.
+    width : float
+        Inches added on the right for the bar, its ticks and its label.
+
+    Returns
+    -------
+    matplotlib.colorbar.Colorbar
+    """
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + width, h)
+    total = w + width
+    axes = [a for a in fig.axes]
+    fig.tight_layout(rect=(0, 0, 1 - width / total, 1))
+    top = max(a.get_position().y1 for a in axes)
+    bottom = min(a.get_position().y0 for a in axes)
+    cax = fig.add_axes((1 - width / total + 0.06 / total, bottom, 0.12 / total, top - bottom))
+    cb = fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(vmin, vmax), cmap=cmap), cax=cax)
+    if label:
+        cb.set_label(label, fontsize="small")
+    cb.ax.tick_params(labelsize="x-small")
+    return cb
 
 
 def plot_curves(curves, ax=None, image: int | None = None):
@@ -189,13 +234,13 @@ def plot_curves(curves, ax=None, image: int | None = None):
         curves = {"": curves}
     mode = None
     top = 1.0
-    cmap = plt.get_cmap("tab20")
-    for i, (name, c) in enumerate(curves.items()):
+    for name, c in curves.items():
         scores = _np(c.scores)
         y = scores.mean(axis=0) if image is None else scores[image]
         auc = float(_np(c.auc).mean()) if image is None else float(_np(c.auc)[image])
         label = f"{name} (AUC {auc:.3f})" if name else f"AUC {auc:.3f}"
-        ax.plot(_np(c.fractions), y, label=label, color=cmap(i % 20))
+        ax.plot(_np(c.fractions), y, label=label, color=method_color(name) if name else None,
+                lw=2.2 if name.startswith("inverse") else 1.2)
         mode = c.mode
         top = max(top, float(np.max(y)))
     better = {"deletion": "lower is better", "insertion": "higher is better"}.get(mode, "")
@@ -229,7 +274,8 @@ def plot_reid(reids, ax=None, k: int = 1):
         reids = {"": reids}
     names = None
     for name, r in reids.items():
-        ax.plot(range(len(r.layers)), _np(r.rate(k)), marker="o", label=name or None)
+        ax.plot(range(len(r.layers)), _np(r.rate(k)), marker="o", label=name or None,
+                color=method_color(name) if name else None)
         names = r.names
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=90, fontsize="small")
@@ -257,8 +303,8 @@ def plot_tradeoff(rows: Sequence[Mapping], ax=None, reid: str = "reid_top1", mod
     modes : sequence of str, optional
         Keep only these modes (``"hard"``, ``"soft"``, ``"inverse"``).
     colors : mapping of str to colour, optional
-        Colour of each method, to keep colours equal across panels; default
-        one ``tab20`` colour per method in order of appearance in ``rows``.
+        Colour of each method; default :func:`invnb.plot_colors.method_color`
+        (the same colour for a method in every figure).
 
     Returns
     -------
@@ -269,9 +315,7 @@ def plot_tradeoff(rows: Sequence[Mapping], ax=None, reid: str = "reid_top1", mod
     """
     ax = _ax(ax)
     if colors is None:
-        names = list(dict.fromkeys(r["method"] for r in rows))
-        cmap = plt.get_cmap("tab20")
-        colors = {m: cmap(i % 20) for i, m in enumerate(names)}
+        colors = method_colors(list(dict.fromkeys(r["method"] for r in rows)))
     groups: dict[tuple[str, str], list[Mapping]] = {}
     for r in rows:
         if modes is None or r["mode"] in modes:
@@ -310,8 +354,8 @@ def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", m
     max_amount : float or None
         Shade the amounts over which the summary number is taken.
     colors : mapping, optional
-        One colour per method; default one ``tab20`` colour per method in
-        order of appearance, the inverse sweep black.
+        One colour per method; default :func:`invnb.plot_colors.method_color`;
+        the inverse sweep is black.
 
     Returns
     -------
@@ -323,8 +367,7 @@ def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", m
     """
     names = list(dict.fromkeys(r["method"] for r in rows if r["mode"] in ("hard", "soft", "own")))
     if colors is None:
-        cmap = plt.get_cmap("tab20")
-        colors = {m: cmap(i % 20) for i, m in enumerate(names)}
+        colors = method_colors(names)
     fig, axes = plt.subplots(1, 2, figsize=(14, 6), sharey=True)
     for ax, mode, title in zip(axes, ("hard", "soft"), ("hard masks: top pixels of each map kept",
                                                         "soft masks: x * (a / max a) ** e")):

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .plot_colors import method_colors
+
 __all__ = ["method_colors", "plot_randomisation"]
 
 _LABELS = {
@@ -16,14 +18,6 @@ _LABELS = {
     "mass_in_mask": "mass in the object",
     "pointing_game": "pointing game",
 }
-
-
-def method_colors(names: Sequence[str]) -> dict[str, object]:
-    """One colour per method, as the synthetic benchmark's figures: ``tab20`` in order, inverse black, paper red."""
-    palette = plt.get_cmap("tab20")
-    colors = {m: palette(i % 20) for i, m in enumerate(n for n in names if not n.startswith("inverse"))}
-    colors.update({"inverse": "black", "inverse_paper": "red"})
-    return colors
 
 
 def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple(_LABELS),
@@ -38,7 +32,7 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
     scores : sequence of str
         One panel per score.
     colors : mapping, optional
-        Colour per method; default :func:`method_colors`.
+        Colour per method; default :func:`invnb.plot_colors.method_colors`.
     axes : sequence of Axes, optional
         One per score; a new figure otherwise.
 
