@@ -40,7 +40,7 @@ from .inverse import LayerwiseInverse
 from .metrics import amount_of_activation
 from .runs import ResultStore
 
-__all__ = ["ExplorerItem", "InverseExplorer", "colorize", "to_png"]
+__all__ = ["ExplorerItem", "InverseExplorer", "colorize", "colour_scale_html", "to_png"]
 
 PREDICTED = -1  # the "class" control's value meaning "explain the predicted class"
 
@@ -73,6 +73,27 @@ def colorize(a: np.ndarray, vmax: float | None = None) -> np.ndarray:
     lo = np.floor(pos).astype(int).clip(0, len(_CMAP) - 2)
     frac = (pos - lo)[..., None]
     return _CMAP[lo] * (1 - frac) + _CMAP[lo + 1] * frac
+
+
+def colour_scale_html(width: int = 240) -> str:
+    """HTML of the explorer's colour bar: the colour map of :func:`colorize` from 0 to 1, labelled.
+
+    Parameters
+    ----------
+    width : int
+        Width of the bar in pixels.
+
+    Returns
+    -------
+    str
+        A ``<div>`` with the bar and what its ends mean.
+    """
+    stops = ", ".join(f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f}) {100 * i / (len(_CMAP) - 1):.0f}%"
+                      for i, (r, g, b) in enumerate(_CMAP))
+    bar = (f"<span style='display:inline-block;width:{int(width)}px;height:12px;vertical-align:middle;"
+           f"border:1px solid #888;background:linear-gradient(to right, {stops})'></span>")
+    return ("<div style='font-size:small'>colour scale: 0 " + bar + " 1 &nbsp;(attribution: share of its "
+            "maximum; features: share of the forward feature's maximum at that layer)</div>")
 
 
 def to_png(rgb: np.ndarray, size: int | None = None) -> bytes:
@@ -435,6 +456,7 @@ class InverseExplorer:
             w.HBox([c["mask_weight"], c["layer"]]),
             w.HBox([self._captioned(p, n) for n, p in self.panels.items()]),
             self.info,
+            w.HTML(colour_scale_html()),
         ])
         return self._widget
 
@@ -479,8 +501,8 @@ class InverseExplorer:
         -------
         ipywidgets.VBox
             Controls (image, ``mask_weight``, layer) above nested
-            ``ipywidgets.Stack`` s of pre-rendered panels; the links are in
-            ``self.links``.
+            ``ipywidgets.Stack`` s of pre-rendered panels, and the colour
+            scale below them; the links are in ``self.links``.
         """
         import ipywidgets as w
 
@@ -523,7 +545,7 @@ class InverseExplorer:
             per_image.append(weights)
         outer = w.Stack(per_image, selected_index=0)
         link("image", outer)
-        return w.VBox([w.HBox([ctl["image"], ctl["mask_weight"]]), ctl["layer"], outer])
+        return w.VBox([w.HBox([ctl["image"], ctl["mask_weight"]]), ctl["layer"], outer, w.HTML(colour_scale_html())])
 
 
 class _StoreAdapter:
