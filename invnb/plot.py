@@ -20,10 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .plot_colors import method_color, method_colors
+from .plot_colors import method_color, method_colors, method_linestyle
 
 __all__ = [
     "attribution_grid",
+    "legend_below",
     "plot_curves",
     "plot_reid",
     "plot_tradeoff",
@@ -240,7 +241,7 @@ def plot_curves(curves, ax=None, image: int | None = None):
         auc = float(_np(c.auc).mean()) if image is None else float(_np(c.auc)[image])
         label = f"{name} (AUC {auc:.3f})" if name else f"AUC {auc:.3f}"
         ax.plot(_np(c.fractions), y, label=label, color=method_color(name) if name else None,
-                lw=2.2 if name.startswith("inverse") else 1.2)
+                ls=method_linestyle(name), lw=2.2 if name in ("inverse", "inverse_paper") else 1.2)
         mode = c.mode
         top = max(top, float(np.max(y)))
     better = {"deletion": "lower is better", "insertion": "higher is better"}.get(mode, "")
@@ -375,8 +376,8 @@ def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", m
             pts = sorted((r for r in rows if r["method"] == name and r["mode"] == mode),
                          key=lambda r: float(r["amount"]))
             if pts:
-                ax.plot([float(r["amount"]) for r in pts], [float(r[reid]) for r in pts], "-o", ms=3, lw=1.2,
-                        color=colors.get(name), label=name)
+                ax.plot([float(r["amount"]) for r in pts], [float(r[reid]) for r in pts], marker="o", ms=3, lw=1.2,
+                        ls=method_linestyle(name), color=colors.get(name), label=name)
             own = [r for r in rows if r["method"] == name and r["mode"] == "own"]
             for r in own:
                 ax.plot(float(r["amount"]), float(r[reid]), "*", ms=13, mec="black", mew=0.6,
@@ -404,3 +405,27 @@ def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", m
     axes[1].legend(handles.values(), handles.keys(), fontsize="x-small", ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def legend_below(fig, ncol: int = 4, height: float = 0.2, fontsize: str = "medium") -> None:
+    """Replace the legends of all panels by one legend under them, readable at page width.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure; entries with the same label are shown once.
+    ncol : int
+        Legend columns.
+    height : float
+        Share of the figure height kept for the legend.
+    fontsize : str
+        Legend font size.
+    """
+    handles = {}
+    for ax in fig.axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=ncol, fontsize=fontsize, frameon=False)
+    fig.tight_layout(rect=(0, height, 1, 1))

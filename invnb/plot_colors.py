@@ -2,7 +2,7 @@
 
 The baselines take ``tab20`` colours in the benchmark's order; the inverse is
 black and its paper setting red, their extra map kinds (``inverse.abs``, ...)
-shades of grey and of red. :func:`method_color` also resolves labels built on
+shades of grey and of red, drawn dashed (:func:`method_linestyle`). :func:`method_color` also resolves labels built on
 these names: ``"inverse (paper)"``, ``"Set5 x2 paper"`` (a VDSR setting),
 ``"inverse (sweep)"``.
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-__all__ = ["METHOD_COLORS", "SETTING_METHODS", "method_color", "method_colors"]
+__all__ = ["METHOD_COLORS", "SETTING_METHODS", "method_color", "method_colors", "method_linestyle"]
 
 _BASELINES = ("saliency", "input_x_gradient", "integrated_gradients", "guided_backprop", "grad_cam", "occlusion",
               "rise", "extremal_perturbation", "random", "uniform", "sobel")
@@ -34,7 +34,7 @@ METHOD_COLORS: dict[str, str] = {
     "inverse.abs": "darkgray",
     "inverse_paper": "red",
     "inverse_paper.abs": "darkred",
-    "inverse_paper.abs_x": "salmon",
+    "inverse_paper.abs_x": "#e377c2",  # tab:pink, apart from the baselines' reds
 }
 
 #: the inverse's named settings (invnb.inverse, invnb.vdsr_analysis) -> the method they are drawn as
@@ -73,3 +73,8 @@ def method_color(name: str) -> str:
 def method_colors(names: Sequence[str]) -> dict[str, str]:
     """``{name: method_color(name)}`` for each name, for the ``colors`` argument of the plot functions."""
     return {n: method_color(n) for n in names}
+
+
+def method_linestyle(name: str) -> str:
+    """``"--"`` for another map kind of a method's kept input (``"inverse.abs"``), else ``"-"``."""
+    return "--" if "." in name.split(" ")[0] else "-"

@@ -107,6 +107,8 @@ INVERSES = ("inverse", "inverse_paper")
 #: Summary files copied by ``--publish``.
 PUBLISHED = ("results.md", "results.json", "results.csv", "tradeoff.csv", "tradeoff.json", "tradeoff.png",
              "curves.png")
+#: Also copied by ``--publish`` when the run wrote them (``curves.json``: the mean curves, for ``--replot``).
+PUBLISHED_IF_PRESENT = ("curves.json",)
 TOPK = (1, 5)
 #: Seed of the tie orders (deletion/insertion and hard masks), the same for every method.
 TIE_SEED = 0
@@ -152,7 +154,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--publish", type=Path, default=None,
                    help="also copy the summary files (tables, figures; not the per-item maps) here")
+    p.add_argument("--replot", type=Path, default=None, metavar="FOLDER",
+                   help="only redraw the figures of a finished run's summary files in FOLDER (tradeoff.png from "
+                        "tradeoff.json; curves.png from curves.json where present); computes nothing")
     args = p.parse_args(argv)
+    if args.replot is not None:
+        return args
     unknown = sorted(set(args.methods) - set(available_methods()))
     if unknown:
         p.error(f"unknown methods {unknown}; choose from {available_methods()}")
@@ -460,6 +467,8 @@ def markdown(rows: list[dict], command: str, config: dict, object_row: dict | No
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.replot is not None:
+        return replot(args.replot)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -555,43 +564,98 @@ def main(argv=None) -> int:
         import shutil
 
         args.publish.mkdir(parents=True, exist_ok=True)
-        for name in PUBLISHED:
+        for name in PUBLISHED + tuple(n for n in PUBLISHED_IF_PRESENT if (out / n).exists()):
             shutil.copy2(out / name, args.publish / name)
     print((out / "results.md").read_text())
     return 0
 
 
 def draw(args, store: ResultStore, trade: list[dict], batches, names: list[str]) -> None:
-    """Trade-off figure (every map under the same hard and soft rules) and mean deletion/insertion curves."""
+    """Trade-off figure (every map under the same hard and soft rules) and mean deletion/insertion curves.
+
+    Also writes ``curves.json`` (each method's mean curves and mean AUC), from
+    which ``--replot`` redraws ``curves.png`` without the per-item files.
+    """
+    n_trade = args.n_images if args.tradeoff_images is None else min(args.tradeoff_images, args.n_images)
+    draw_tradeoff(trade, n_trade, TRADEOFF_MAX_AMOUNT, args.out / "tradeoff.png")
+    means: dict[str, dict] = {}
+    for name in names:
+        recs = [store.load(f"{name}-b{b:03d}") for b in batches]
+        hw = int(np.prod(recs[0].arrays["attributions"].shape[1:]))
+        for mode in ("deletion", "insertion"):
+            scores = _cat(recs, f"{mode}_scores")
+            fractions = np.minimum(np.arange(scores.shape[1]) * args.step, hw) / hw
+            means.setdefault(name, {})[mode] = {"fractions": fractions.tolist(), "mean": scores.mean(0).tolist(),
+                                                "auc": float(_cat(recs, f"{mode}_auc").mean()),
+                                                "n_images": int(scores.shape[0])}
+    (args.out / "curves.json").write_text(json.dumps({"step": args.step, "methods": means}, indent=1))
+    draw_curves(means, args.step, args.out / "curves.png")
+
+
+def draw_tradeoff(trade: list[dict], n_images: int, max_amount: float, path: Path) -> None:
+    """``tradeoff.png``: :func:`invnb.plot.plot_tradeoff_comparison` of the rows, legend under the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from invnb.plot import plot_curves, plot_tradeoff_comparison
+    from invnb.plot import legend_below, plot_tradeoff_comparison
 
-    n_trade = args.n_images if args.tradeoff_images is None else min(args.tradeoff_images, args.n_images)
-    fig = plot_tradeoff_comparison(trade, max_amount=TRADEOFF_MAX_AMOUNT)
-    fig.suptitle(f"Trade-off on {n_trade} held-out synthetic images, every map under the same rules "
+    fig = plot_tradeoff_comparison(trade, max_amount=max_amount)
+    fig.set_size_inches(14, 7.6)
+    fig.suptitle(f"Trade-off on {n_images} held-out synthetic images, every map under the same rules "
                  "(upper left is better)")
-    fig.subplots_adjust(top=0.88)
-    fig.savefig(args.out / "tradeoff.png", dpi=120)
+    legend_below(fig, ncol=4, height=0.17)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+
+def draw_curves(means: dict[str, dict], step: int, path: Path) -> None:
+    """``curves.png``: mean deletion and insertion curves (``means`` as written to ``curves.json``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from invnb.plot import legend_below, plot_curves
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 7.5))
     for ax, mode in zip(axes, ("deletion", "insertion")):
-        curves = {}
-        for name in names:
-            recs = [store.load(f"{name}-b{b:03d}") for b in batches]
-            scores = torch.from_numpy(_cat(recs, f"{mode}_scores"))
-            hw = int(np.prod(recs[0].arrays["attributions"].shape[1:]))
-            fractions = torch.clamp(torch.arange(scores.shape[1]) * args.step, max=hw).float() / hw
-            curves[name] = CausalCurve(auc=torch.from_numpy(_cat(recs, f"{mode}_auc")), fractions=fractions,
-                                       scores=scores, classes=None, mode=mode, step=args.step)
+        curves = {name: CausalCurve(auc=torch.tensor([m[mode]["auc"]]),
+                                    fractions=torch.tensor(m[mode]["fractions"], dtype=torch.float32),
+                                    scores=torch.tensor([m[mode]["mean"]], dtype=torch.float32), classes=None,
+                                    mode=mode, step=step)
+                  for name, m in means.items()}
         plot_curves(curves, ax=ax)
-    fig.tight_layout()
-    fig.savefig(args.out / "curves.png", dpi=120)
+    # one legend: the methods (AUCs per panel are in the results table)
+    for ax in axes:
+        for line in ax.get_lines():
+            line.set_label(line.get_label().split(" (AUC")[0])
+    legend_below(fig, ncol=4, height=0.26)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def replot(folder: Path) -> int:
+    """Redraw the figures of a finished run from its summary files in `folder` (see ``--replot``)."""
+    trade_file = folder / "tradeoff.json"
+    if not trade_file.is_file():
+        print(f"error: {trade_file.name} not found in {folder}; --replot needs a finished run's summary files",
+              file=sys.stderr)
+        return 2
+    trade = json.loads(trade_file.read_text())
+    n_trade = trade["config"].get("tradeoff_images") or trade["n_images"]
+    draw_tradeoff(trade["rows"], min(n_trade, trade["n_images"]), trade["config"]["tradeoff_max_amount"],
+                  folder / "tradeoff.png")
+    print(f"redrew tradeoff.png from {trade_file.name}")
+    curves_file = folder / "curves.json"
+    if curves_file.is_file():
+        curves = json.loads(curves_file.read_text())
+        draw_curves(curves["methods"], curves["step"], folder / "curves.png")
+        print(f"redrew curves.png from {curves_file.name}")
+    else:
+        print("curves.png left as it is: no curves.json (written by runs of this script since --replot exists)")
+    return 0
 
 
 if __name__ == "__main__":
