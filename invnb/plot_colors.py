@@ -43,7 +43,7 @@ SETTING_METHODS: dict[str, str] = {"default": "inverse", "paper": "inverse_paper
 _OTHER = "tab:gray"
 
 
-def method_color(name: str) -> str:
+def method_color(name: str, default: str | None = _OTHER) -> str | None:
     """Colour of a method or of a label naming one.
 
     Parameters
@@ -53,10 +53,14 @@ def method_color(name: str) -> str:
         (``"paper"``) or a label containing one of these as a word
         (``"inverse (paper)"``, ``"Set5 x2 default"``, ``"inverse (sweep)"``).
 
+    default : str or None
+        Returned for a name that matches no method (grey; None lets
+        matplotlib pick).
+
     Returns
     -------
-    str
-        The colour; grey for a name that matches no method.
+    str or None
+        The colour.
     """
     if name in METHOD_COLORS:
         return METHOD_COLORS[name]
@@ -67,7 +71,7 @@ def method_color(name: str) -> str:
     for w in words:
         if w in METHOD_COLORS:
             return METHOD_COLORS[w]
-    return _OTHER
+    return default
 
 
 def method_colors(names: Sequence[str]) -> dict[str, str]:

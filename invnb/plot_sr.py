@@ -7,6 +7,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .plot_colors import method_color
+
 __all__ = ["plot_band_retention", "plot_chirp_grid", "plot_chirp_profiles", "plot_fidelity_amount", "plot_frequency_profile"]
 
 
@@ -59,7 +61,8 @@ def plot_fidelity_amount(
     Parameters
     ----------
     curves : mapping of str to (amounts, fidelities)
-        Each method's points.
+        Each method's points (a setting's name takes its colour,
+        :func:`invnb.plot_colors.method_color`).
     ax : matplotlib.axes.Axes, optional
         Where to draw.
     labels : mapping of str to sequence of str, optional
@@ -74,7 +77,7 @@ def plot_fidelity_amount(
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, (amounts, fidelity) in curves.items():
-        ax.plot(amounts, fidelity, "o-", label=name)
+        ax.plot(amounts, fidelity, "o-", label=name, color=method_color(name, default=None))
         for text, xv, yv in zip((labels or {}).get(name, ()), amounts, fidelity):
             ax.annotate(str(text), (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize="x-small")
     ax.set_xlabel(xlabel)
@@ -160,15 +163,20 @@ def plot_chirp_grid(runs: Mapping, rate: float):
     return fig
 
 
-def plot_band_retention(curves: Mapping[str, Sequence[float]], ax=None, title: str | None = None):
+def plot_band_retention(curves: Mapping[str, Sequence[float]], ax=None, title: str | None = None,
+                        linestyles: Mapping[str, str] | None = None):
     """Per-band retention mean |DCT(x_hat)| / mean |DCT(x)| in zigzag order, one curve per run.
 
     Parameters
     ----------
     curves : mapping of str to sequence of float
         ``(64,)`` retention per zigzag band (NaN where the input has nothing).
+        A name with a setting in it (``"Set5 x2 paper"``) takes that
+        setting's colour (:func:`invnb.plot_colors.method_color`).
     ax : matplotlib.axes.Axes, optional
     title : str, optional
+    linestyles : mapping of str to str, optional
+        Line style per curve (e.g. one per scale); default solid.
 
     Returns
     -------
@@ -178,7 +186,8 @@ def plot_band_retention(curves: Mapping[str, Sequence[float]], ax=None, title: s
         _, ax = plt.subplots(figsize=(6.5, 3.5))
     for name, c in curves.items():
         c = np.asarray(c, dtype=np.float64)
-        ax.plot(np.arange(c.size), c, lw=1.2, label=name)
+        ax.plot(np.arange(c.size), c, (linestyles or {}).get(name, "-"), lw=1.2, label=name,
+                color=method_color(name, default=None))
     ax.axhline(1.0, color="0.5", lw=0.8)
     ax.set_xlabel("DCT band of 8x8 patches (zigzag order, 0 = DC)")
     ax.set_ylabel("retention |DCT(x_hat)| / |DCT(x)|")

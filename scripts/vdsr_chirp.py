@@ -18,7 +18,8 @@ to the low-frequency level) beside each scale's LR Nyquist frequency
 Weights: ``--weights`` (default ``<data>/vdsr/vdsr.pth``, the paper's; any
 VDSR checkpoint :func:`invnb.vdsr.load_vdsr` reads). ``--out`` gets
 ``summary.json`` (numbers, command, commit, weights sha256), ``chirp.png``
-and ``retention.png``.
+and ``retention.png``; ``--replot FOLDER`` redraws ``retention.png`` (and
+``fidelity.png``) of a written ``summary.json`` without computing anything.
 """
 
 from __future__ import annotations
@@ -90,6 +91,48 @@ def report(result: dict, width: float = 0.01) -> dict:
     return result
 
 
+def draw(result: dict, out: Path, images: dict | None = None, rate: float | None = None) -> None:
+    """Write the figures of a run into `out`: ``retention.png`` (and ``fidelity.png`` with a sweep) from
+    the summary `result`; ``chirp.png`` only with the inversions `images` (keyed by (scale, setting)),
+    which the summary does not hold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from invnb.plot_sr import plot_band_retention, plot_chirp_grid, plot_fidelity_amount
+
+    if images:
+        fig = plot_chirp_grid(images, rate)
+        fig.savefig(out / "chirp.png", dpi=90)
+        plt.close(fig)
+    dashes = {2: "-", 3: "--", 4: ":"}  # colour: the setting (invnb.plot_colors); line style: the scale
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    for ax, key in zip(axes, ("retention", "retention_projection")):
+        curves, styles = {}, {}
+        for part, label in (("chirp", "chirp"), ("set5", "Set5")):
+            for c in result.get(part, []):
+                name = f"{label} x{c['scale']} {c['setting']}"
+                curves[name], styles[name] = c[key], dashes.get(c["scale"], "-.")
+        plot_band_retention(curves, ax=ax, title="magnitude" if key == "retention" else "projection (in phase)",
+                            linestyles=styles)
+    axes[0].set_yscale("log")
+    fig.savefig(out / "retention.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    if result.get("sweep"):
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+        for ax, (key, label) in zip(axes, (("psnr_dB", "PSNR(y, y_hat) / dB"),
+                                           ("correlation", "correlation of y_hat with y"))):
+            curves = {n: ([r["amount"] for r in rows],
+                          [r[key] if key in r else r["fidelity"][key] for r in rows])
+                      for n, rows in result["sweep"].items()}
+            labels = {n: [f"{r['mask_weight']:g}" for r in rows] for n, rows in result["sweep"].items()}
+            plot_fidelity_amount(curves, ax=ax, labels=labels, ylabel=label)
+        fig.tight_layout()
+        fig.savefig(out / "fidelity.png", dpi=110)
+        plt.close(fig)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[2])
@@ -114,6 +157,9 @@ def main(argv=None) -> dict:
                         help="only print the bands and retention of a summary.json this script wrote "
                              "(profiles re-binned to --width)")
     parser.add_argument("--width", type=float, default=0.01, help="bin width in cycles/px for --report")
+    parser.add_argument("--replot", type=Path, default=None, metavar="FOLDER",
+                        help="only redraw retention.png (and fidelity.png) from FOLDER/summary.json; chirp.png "
+                             "needs the inversions, which the summary does not hold")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--device", default="cpu")
@@ -122,6 +168,14 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.report:
         return report(json.loads(args.report.read_text()), args.width)
+    if args.replot:
+        summary = args.replot / "summary.json"
+        if not summary.is_file():
+            parser.error(f"--replot: no summary.json in {args.replot}")
+        result = json.loads(summary.read_text())
+        draw(result, args.replot)
+        print(f"redrew the figures of {summary.name} except chirp.png (needs the inversions)")
+        return result
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -208,36 +262,7 @@ def main(argv=None) -> dict:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "summary.json").write_text(json.dumps(result, indent=1))
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from invnb.plot_sr import plot_band_retention, plot_chirp_grid
-
-        if images:
-            fig = plot_chirp_grid(images, rate)
-            fig.savefig(args.out / "chirp.png", dpi=90)
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
-        for ax, key in zip(axes, ("retention", "retention_projection")):
-            curves = {f"chirp x{c['scale']} {c['setting']}": c[key] for c in result["chirp"]}
-            curves.update({f"Set5 x{c['scale']} {c['setting']}": c[key] for c in result["set5"]})
-            plot_band_retention(curves, ax=ax, title="magnitude" if key == "retention" else "projection (in phase)")
-        axes[0].set_yscale("log")
-        fig.savefig(args.out / "retention.png", dpi=110, bbox_inches="tight")
-        if result["sweep"]:
-            from invnb.plot_sr import plot_fidelity_amount
-
-            fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-            for ax, (key, label) in zip(axes, (("psnr_dB", "PSNR(y, y_hat) / dB"),
-                                               ("correlation", "correlation of y_hat with y"))):
-                curves = {n: ([r["amount"] for r in rows],
-                              [r[key] if key in r else r["fidelity"][key] for r in rows])
-                          for n, rows in result["sweep"].items()}
-                labels = {n: [f"{r['mask_weight']:g}" for r in rows] for n, rows in result["sweep"].items()}
-                plot_fidelity_amount(curves, ax=ax, labels=labels, ylabel=label)
-            fig.tight_layout()
-            fig.savefig(args.out / "fidelity.png", dpi=110)
+        draw(result, args.out, images, rate)
         written = sorted(p.name for p in args.out.iterdir() if p.suffix in (".json", ".png"))
         print(f"wrote {', '.join(written)} in {args.out}")
     return result
