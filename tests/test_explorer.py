@@ -191,3 +191,17 @@ def test_bad_input_shape_and_targets(small):
         ex.item(0, 7)
     with pytest.raises(IndexError):
         ex.item(5)
+
+
+def test_views_show_the_colour_scale(small):
+    import ipywidgets
+
+    from invnb.explorer import _CMAP, colour_scale_html
+
+    html_text = colour_scale_html()
+    assert "linear-gradient" in html_text and html_text.count("rgb(") == len(_CMAP)
+    ex = make(small)
+    static = ex.static_view(images=[0])
+    assert isinstance(static.children[-1], ipywidgets.HTML) and static.children[-1].value == html_text
+    live = ex.view()
+    assert live.children[-1].value == html_text
