@@ -19,7 +19,9 @@ Weights: ``--weights`` (default ``<data>/vdsr/vdsr.pth``, the paper's; any
 VDSR checkpoint :func:`invnb.vdsr.load_vdsr` reads). ``--out`` gets
 ``summary.json`` (numbers, command, commit, weights sha256), ``chirp.png``
 and ``retention.png``; ``--replot FOLDER`` redraws ``retention.png`` (and
-``fidelity.png``) of a written ``summary.json`` without computing anything.
+``fidelity.png``, and ``chirp.png`` where ``--save-images`` wrote
+``chirp_images.npz``) of a written ``summary.json`` without computing
+anything.
 """
 
 from __future__ import annotations
@@ -91,6 +93,29 @@ def report(result: dict, width: float = 0.01) -> dict:
     return result
 
 
+def save_images(path: Path, images: dict) -> None:
+    """Write each chirp run's input and inverse input (float16) for ``--replot``."""
+    arrays = {}
+    for (scale, setting), r in images.items():
+        arrays[f"x{scale}_{setting}_x"] = np.asarray(r.x, dtype=np.float16)
+        arrays[f"x{scale}_{setting}_x_hat"] = np.asarray(r.x_hat, dtype=np.float16)
+    np.savez_compressed(path, **arrays)
+
+
+def load_images(path: Path, result: dict) -> dict:
+    """The chirp runs of `result` with ``x``, ``x_hat`` from `path` (``{}`` when absent), for
+    :func:`invnb.plot_sr.plot_chirp_grid`."""
+    from types import SimpleNamespace
+
+    if not path.is_file():
+        return {}
+    with np.load(path) as z:
+        return {(c["scale"], c["setting"]): SimpleNamespace(
+                    x=z[f"x{c['scale']}_{c['setting']}_x"].astype(np.float32),
+                    x_hat=z[f"x{c['scale']}_{c['setting']}_x_hat"].astype(np.float32), amount=c["amount"])
+                for c in result["chirp"]}
+
+
 def draw(result: dict, out: Path, images: dict | None = None, rate: float | None = None) -> None:
     """Write the figures of a run into `out`: ``retention.png`` (and ``fidelity.png`` with a sweep) from
     the summary `result`; ``chirp.png`` only with the inversions `images` (keyed by (scale, setting)),
@@ -157,9 +182,12 @@ def main(argv=None) -> dict:
                         help="only print the bands and retention of a summary.json this script wrote "
                              "(profiles re-binned to --width)")
     parser.add_argument("--width", type=float, default=0.01, help="bin width in cycles/px for --report")
+    parser.add_argument("--save-images", action="store_true",
+                        help="also write chirp_images.npz (each chirp run's x and x_hat, float16) to --out, "
+                             "from which --replot redraws chirp.png")
     parser.add_argument("--replot", type=Path, default=None, metavar="FOLDER",
-                        help="only redraw retention.png (and fidelity.png) from FOLDER/summary.json; chirp.png "
-                             "needs the inversions, which the summary does not hold")
+                        help="only redraw the figures of FOLDER/summary.json: retention.png, fidelity.png, and "
+                             "chirp.png where FOLDER has chirp_images.npz (--save-images)")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--device", default="cpu")
@@ -173,8 +201,10 @@ def main(argv=None) -> dict:
         if not summary.is_file():
             parser.error(f"--replot: no summary.json in {args.replot}")
         result = json.loads(summary.read_text())
-        draw(result, args.replot)
-        print(f"redrew the figures of {summary.name} except chirp.png (needs the inversions)")
+        images = load_images(args.replot / "chirp_images.npz", result)
+        draw(result, args.replot, images, result["chirp"][0]["rate"] if images else None)
+        print(f"redrew the figures of {summary.name}"
+              + ("" if images else " except chirp.png (no chirp_images.npz: run with --save-images)"))
         return result
 
     torch.set_num_threads(args.threads)
@@ -262,6 +292,8 @@ def main(argv=None) -> dict:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "summary.json").write_text(json.dumps(result, indent=1))
+        if args.save_images and images:
+            save_images(args.out / "chirp_images.npz", images)
         draw(result, args.out, images, rate)
         written = sorted(p.name for p in args.out.iterdir() if p.suffix in (".json", ".png"))
         print(f"wrote {', '.join(written)} in {args.out}")

@@ -116,3 +116,23 @@ def test_vdsr_chirp_replot_redraws_retention_from_the_summary(tmp_path):
     assert (folder / "summary.json").read_bytes() == summary
     with pytest.raises(SystemExit):
         chirp.main(["--replot", str(tmp_path / "missing")])
+
+
+def test_vdsr_chirp_replot_draws_the_chirp_grid_from_saved_images(tmp_path):
+    chirp = _script("vdsr_chirp")
+    folder = tmp_path / "chirp"
+    shutil.copytree(RESULTS_DIR / "vdsr_chirp512_x2", folder)
+    result = json.loads((folder / "summary.json").read_text())
+    rng = np.random.default_rng(0)
+    images = {}
+    for c in result["chirp"]:
+        x = rng.random((c["size"], c["size"]))
+        images[(c["scale"], c["setting"])] = type("Run", (), {"x": x, "x_hat": 0.5 * x, "amount": c["amount"]})
+    chirp.save_images(folder / "chirp_images.npz", images)
+    loaded = chirp.load_images(folder / "chirp_images.npz", result)
+    assert loaded.keys() == images.keys()
+    for k, r in images.items():
+        np.testing.assert_allclose(loaded[k].x_hat, r.x_hat, atol=1e-3)  # float16
+    (folder / "chirp.png").unlink()
+    chirp.main(["--replot", str(folder)])
+    assert (folder / "chirp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
