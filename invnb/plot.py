@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .plot_colors import method_color, method_colors, method_linestyle
+from .plot_colors import method_colors, method_linestyle
 
 __all__ = [
     "attribution_grid",
@@ -235,12 +235,13 @@ def plot_curves(curves, ax=None, image: int | None = None):
         curves = {"": curves}
     mode = None
     top = 1.0
+    colors = method_colors([n for n in curves if n])
     for name, c in curves.items():
         scores = _np(c.scores)
         y = scores.mean(axis=0) if image is None else scores[image]
         auc = float(_np(c.auc).mean()) if image is None else float(_np(c.auc)[image])
         label = f"{name} (AUC {auc:.3f})" if name else f"AUC {auc:.3f}"
-        ax.plot(_np(c.fractions), y, label=label, color=method_color(name) if name else None,
+        ax.plot(_np(c.fractions), y, label=label, color=colors.get(name),
                 ls=method_linestyle(name), lw=2.2 if name in ("inverse", "inverse_paper") else 1.2)
         mode = c.mode
         top = max(top, float(np.max(y)))
@@ -274,9 +275,10 @@ def plot_reid(reids, ax=None, k: int = 1):
     if not isinstance(reids, Mapping):
         reids = {"": reids}
     names = None
+    colors = method_colors([n for n in reids if n])
     for name, r in reids.items():
         ax.plot(range(len(r.layers)), _np(r.rate(k)), marker="o", label=name or None,
-                color=method_color(name) if name else None)
+                color=colors.get(name))
         names = r.names
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=90, fontsize="small")

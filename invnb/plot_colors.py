@@ -75,8 +75,20 @@ def method_color(name: str, default: str | None = _OTHER) -> str | None:
 
 
 def method_colors(names: Sequence[str]) -> dict[str, str]:
-    """``{name: method_color(name)}`` for each name, for the ``colors`` argument of the plot functions."""
-    return {n: method_color(n) for n in names}
+    """``{name: method_color(name)}`` for each name, for the ``colors`` argument of the plot functions.
+
+    Names that match no method get distinct colours of their own (``tab20``
+    entries no method uses, in order), so they stay apart in one figure.
+    """
+    used = {to_hex(c) for c in METHOD_COLORS.values()}
+    spare = [c for c in (to_hex(colormaps["tab20"](i)) for i in range(20)) if c not in used]
+    out, k = {}, 0
+    for n in names:
+        c = method_color(n, default=None)
+        if c is None:
+            c, k = spare[k % len(spare)], k + 1
+        out[n] = c
+    return out
 
 
 def method_linestyle(name: str) -> str:

@@ -136,3 +136,11 @@ def test_vdsr_chirp_replot_draws_the_chirp_grid_from_saved_images(tmp_path):
     (folder / "chirp.png").unlink()
     chirp.main(["--replot", str(folder)])
     assert (folder / "chirp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_names_get_distinct_colours_apart_from_the_methods():
+    colours = method_colors(["a", "b", "saliency", "c"])
+    assert colours["saliency"] == METHOD_COLORS["saliency"]
+    others = [to_rgba(colours[n]) for n in "abc"]
+    assert len(set(others)) == 3
+    assert not set(others) & {to_rgba(c) for c in METHOD_COLORS.values()}

@@ -129,7 +129,8 @@ def test_plot_functions_return_matplotlib_objects():
     ax = plot.show_attribution(a[0], image=x[0], colorbar=True, title="t")
     assert isinstance(ax, plt.Axes)
     fig = plot.attribution_grid(x, {"random": a, "twice": 2 * a})
-    assert isinstance(fig, plt.Figure) and len(fig.axes) == 6
+    assert isinstance(fig, plt.Figure) and len(fig.axes) == 6 + 1  # 2 x 3 panels and the colour bar
+    assert len(plot.attribution_grid(x, {"random": a, "twice": 2 * a}, colorbar=False).axes) == 6
     curve = deletion_curve(model, x, a, step=8)
     assert isinstance(plot.plot_curves({"random": curve}), plt.Axes)
     assert isinstance(plot.plot_curves(curve, image=1), plt.Axes)
