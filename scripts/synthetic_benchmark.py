@@ -44,9 +44,11 @@ also sweeps ``mask_weight`` of the default inverse (``--mask-weights``). The
 inverses count as not re-identified.
 
 Outputs in ``--out``: ``results.csv``/``.json``/``.md`` (table, config,
-command), ``tradeoff.csv``/``.json``/``.png``, ``curves.png`` and the
-per-batch items in ``items/`` (one file per method and batch: maps, curves,
-per-image scores). Running the same command again resumes: finished items
+command), ``tradeoff.csv``/``.json``/``.png``, ``curves.png`` (and its data,
+``curves.json``: each method's mean curves) and the per-batch items in
+``items/`` (one file per method and batch: maps, curves, per-image scores).
+``--replot FOLDER`` redraws the figures of such summary files (e.g. after a
+change of the book's colours) without computing anything. Running the same command again resumes: finished items
 are loaded, not recomputed; ``--methods`` may add methods to a finished run.
 
 Command used for the table bundled with the book (the summary files are
