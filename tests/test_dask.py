@@ -231,6 +231,10 @@ def _logged_item(key: str, log_dir: str, task: ItemTask) -> dict:
     return {**task(key), "pid": os.getpid()}
 
 
+def _import_chapter_items() -> None:
+    import invnb.chapter_items  # noqa: F401  (torch and the metrics: seconds on a busy machine)
+
+
 def test_chapter02_item_cell_passes_a_small_picklable_item_task(chapter02_task):
     import pickle
 
@@ -251,6 +255,8 @@ def test_chapter02_items_on_the_cluster_equal_serial_once_each(chapter02_task, c
 
     all_keys, task = chapter02_task
     keys = [k for k in all_keys if not k.startswith("inverse")]  # the inverse alone takes ~10 s per image here
+    warm = [client.submit(_import_chapter_items, pure=False, workers=[w])  # the workers import torch
+            for w in client.scheduler_info()["workers"]]                   # while the serial run computes
     monkeypatch.delenv("INVNB_SCHEDULER", raising=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the workers
@@ -258,6 +264,7 @@ def test_chapter02_items_on_the_cluster_equal_serial_once_each(chapter02_task, c
         serial = run_items(keys, task, ResultStore(tmp_path / "serial"), progress=False)
     finally:
         torch.set_num_threads(threads)
+    distributed.wait(warm)
     # the cluster the command line would name: an ItemTask goes there without a serial-fallback warning
     monkeypatch.setenv("INVNB_SCHEDULER", client.scheduler.address)
     log = tmp_path / "log"
