@@ -137,6 +137,12 @@ def test_serial_default_starts_no_dask_process(tmp_path):
         def f(key, n):
             return {"x": n}
         res = run_items(["a", "b"], ItemTask(f, {"n": 2}), ResultStore(sys.argv[1]), progress=False)
+        from invnb.chapter_items import tradeoff_item  # and a chapter's item (chapter 02, one cheap method)
+        task = ItemTask(tradeoff_item, dict(model_name="embedded", n_images=1, seed=0, batch_size=1,
+            method_options={}, mask_weights=[1.0], fractions=[0.5], exponents=[1.0], deletion_step=4096,
+            tie_orders=1))
+        res2 = run_items(["sobel-b0"], task, ResultStore(sys.argv[1] + "2"), progress=False)
+        assert res2.computed == ["sobel-b0"] and res2.records[0].arrays["deletion"].shape[0] == 1
         me = os.getpid()
         children = [c for t in Path(f"/proc/{me}/task").iterdir()
                     for c in (t / "children").read_text().split()] if Path(f"/proc/{me}/task").exists() else []
