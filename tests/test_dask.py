@@ -6,6 +6,7 @@ One cluster is shared by the whole file (starting one takes ~20 s on a busy
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -136,6 +137,12 @@ def test_serial_default_starts_no_dask_process(tmp_path):
         def f(key, n):
             return {"x": n}
         res = run_items(["a", "b"], ItemTask(f, {"n": 2}), ResultStore(sys.argv[1]), progress=False)
+        from invnb.chapter_items import tradeoff_item  # and a chapter's item (chapter 02, one cheap method)
+        task = ItemTask(tradeoff_item, dict(model_name="embedded", n_images=1, seed=0, batch_size=1,
+            method_options={}, mask_weights=[1.0], fractions=[0.5], exponents=[1.0], deletion_step=4096,
+            tie_orders=1))
+        res2 = run_items(["sobel-b0"], task, ResultStore(sys.argv[1] + "2"), progress=False)
+        assert res2.computed == ["sobel-b0"] and res2.records[0].arrays["deletion"].shape[0] == 1
         me = os.getpid()
         children = [c for t in Path(f"/proc/{me}/task").iterdir()
                     for c in (t / "children").read_text().split()] if Path(f"/proc/{me}/task").exists() else []
@@ -190,6 +197,121 @@ def test_cli_scheduler_runs_a_notebooks_items_on_the_cluster(client, tmp_path):
     assert pids <= set(client.run(os.getpid).values())
     assert int((out / "kernel.pid").read_text()) not in pids
     assert not [p for p in out.iterdir() if p.name.startswith(".invnb-probe")]
+
+
+CH02_TINY = dict(n_images=2, batch_size=1, methods=["saliency", "sobel"], paper_point=False, method_options={},
+                mask_weights=[1.0], fractions=[0.1, 0.5], exponents=[1.0], deletion_step=1024, tie_orders=1)
+
+
+@pytest.fixture(scope="module")
+def chapter02_task(tmp_path_factory):
+    """Chapter 02's own parameters, import and item cells, executed here with tiny parameters; run_items captured.
+
+    Returns the keys and the ItemTask the item cell passes to run_items.
+    """
+    import nbformat
+
+    from invnb.runs import RunResult
+
+    nb = nbformat.read(ROOT / "notebooks" / "02_tradeoff.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    item_cell = next(c for c in code if "run_items(" in c)
+    captured = {}
+
+    def capture(keys, fn, store, **kwargs):
+        captured.update(keys=list(keys), fn=fn)
+        return RunResult([], [], [])
+
+    ns: dict = {}
+    exec(code[0], ns)  # parameters
+    ns.update(CH02_TINY, output_dir=str(tmp_path_factory.mktemp("ch02")))
+    exec(code[1], ns)  # imports
+    ns["run_items"] = capture
+    exec(item_cell, ns)
+    return captured["keys"], captured["fn"]
+
+
+def _logged_item(key: str, log_dir: str, task: ItemTask) -> dict:
+    """``task(key)`` plus this process's pid, leaving a start-<key>-<pid>-<uuid> file."""
+    Path(log_dir, f"start-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}").touch()
+    return {**task(key), "pid": os.getpid()}
+
+
+def _import_chapter_items() -> None:
+    import invnb.chapter_items  # noqa: F401  (torch and the metrics: seconds on a busy machine)
+
+
+def test_chapter02_item_cell_passes_a_small_picklable_item_task(chapter02_task):
+    import pickle
+
+    from invnb.chapter_items import tradeoff_item
+
+    keys, task = chapter02_task
+    assert isinstance(task, ItemTask) and task.func is tradeoff_item
+    assert keys == [f"{m}-b{b}" for m in ("inverse", "saliency", "sobel") for b in (0, 1)]
+    blob = pickle.dumps(task)
+    assert len(blob) < 2000, f"the task pickles to {len(blob)} bytes: a model or data travels with it"
+    assert pickle.loads(blob).kwargs == task.kwargs
+
+
+def test_chapter02_items_on_the_cluster_equal_serial_once_each(chapter02_task, client, tmp_path, monkeypatch):
+    import torch
+
+    import invnb.runs
+
+    all_keys, task = chapter02_task
+    keys = [k for k in all_keys if not k.startswith("inverse")]  # the inverse alone takes ~10 s per image here
+    warm = [client.submit(_import_chapter_items, pure=False, workers=[w])  # the workers import torch
+            for w in client.scheduler_info()["workers"]]                   # while the serial run computes
+    monkeypatch.delenv("INVNB_SCHEDULER", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers
+    try:
+        serial = run_items(keys, task, ResultStore(tmp_path / "serial"), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    distributed.wait(warm)
+    # the cluster the command line would name: an ItemTask goes there without a serial-fallback warning
+    monkeypatch.setenv("INVNB_SCHEDULER", client.scheduler.address)
+    log = tmp_path / "log"
+    log.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        par = run_items(keys, ItemTask(_logged_item, {"log_dir": str(log), "task": task}),
+                        ResultStore(tmp_path / "dask"), progress=False)
+    assert par.computed == keys
+    for k in keys:
+        assert _count(log, "start", k) == 1, k
+    worker_pids = set(client.run(os.getpid).values())
+    assert {r.scalars["pid"] for r in par.records} <= worker_pids
+    loaded = client.run(lambda: sorted(k[1] for k in invnb.runs._WORKER_CACHE))
+    assert any("classifier" in names for names in loaded.values()), loaded  # a worker loaded the model itself
+    for a, b in zip(serial.records, par.records):
+        assert a.key == b.key and set(a.arrays) == set(b.arrays)
+        for name in a.arrays:
+            np.testing.assert_allclose(a.arrays[name], b.arrays[name], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{a.key} {name}")
+        rows_a, rows_b = json.loads(a.scalars["rows"]), json.loads(b.scalars["rows"])
+        assert [(r["method"], r["mode"]) for r in rows_a] == [(r["method"], r["mode"]) for r in rows_b]
+        np.testing.assert_allclose([[r["amount"], r["reid_top1"]] for r in rows_a],
+                                   [[r["amount"], r["reid_top1"]] for r in rows_b], rtol=1e-5, atol=1e-6)
+        assert a.arrays["deletion"].shape == (1, 5) and np.isfinite(a.arrays["deletion_auc"]).all()
+
+
+def test_chapter_items_reject_bad_keys():
+    from invnb.chapter_items import reid_item, tradeoff_item, vdsr_item
+
+    with pytest.raises(ValueError, match="expected '<name>-b<first image>'"):
+        tradeoff_item("saliency", model_name="embedded", **{k: CH02_TINY[k] for k in (
+            "batch_size", "method_options", "mask_weights", "fractions", "exponents", "deletion_step", "tie_orders")})
+    with pytest.raises(ValueError, match="outside the 2 images"):
+        tradeoff_item("sobel-b5", model_name="embedded", n_images=2, seed=0, **{k: CH02_TINY[k] for k in (
+            "batch_size", "method_options", "mask_weights", "fractions", "exponents", "deletion_step", "tie_orders")})
+    with pytest.raises(ValueError, match="expected 'batch<first image"):
+        reid_item("b0", setting="default", mask_weight=None, batch_size=2, model_name="embedded")
+    with pytest.raises(ValueError, match="no SR image 'embedded-x2-nope'"):
+        vdsr_item("embedded-x2-nope", weights=None, root=None, datasets=["Set5"], scales=[2], n_per_dataset=1,
+                  crop=16, setting="default", mask_weight=None)
 
 
 def _square_or_fail(key: str, log_dir: str, bad: str) -> dict:
