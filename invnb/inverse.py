@@ -35,10 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import LayerStack
+from .smoothing import gaussian_smooth
 from .solver import LayerProblem, RowWise, _avgpool_init, operator_norm, solve_fista, solve_paper
 
 __all__ = ["LayerwiseInverse", "InverseResult", "LayerStats", "attribution_map", "ATTRIBUTIONS",
-           "DEFAULT_MASK_WEIGHT", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MASK_DILATION", "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY"]
+           "DEFAULT_MASK_WEIGHT", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MASK_DILATION", "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY",
+           "DEFAULT_MAP_SIGMA"]
 
 #: The best single fixed ``mask_weight`` of the L1 setting (the default until
 #: ``"auto"``): the largest of the swept values (0.3, 0.5, 1, 2) at which at
@@ -76,6 +78,8 @@ DEFAULT_ATTRIBUTION = "abs_x_input"
 #: (the randomised model gives one class whatever the input): correlation 0,
 #: mass in the object 0.82 -> 0.16 (an empty map counts as uniform).
 DEFAULT_AUTO_EMPTY = True
+#: Gaussian blur (pixels) of the default map (see `attribution_map`); 0: none.
+DEFAULT_MAP_SIGMA = 0.0
 
 Target = Union[None, int, Sequence[int], torch.Tensor]
 
@@ -84,7 +88,7 @@ ATTRIBUTIONS = ("ratio", "abs", "abs_x_input")
 
 
 def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
-                    eps: float = 1e-6) -> torch.Tensor:
+                    eps: float = 1e-6, sigma: float = 0.0) -> torch.Tensor:
     """Attribution map of an inverse input, max-normalised per image.
 
     Parameters
@@ -99,6 +103,10 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
         pixel by the input's magnitude there.
     eps : float
         Guard of the ratio (1e-6 as the paper).
+    sigma : float
+        Standard deviation (pixels) of a Gaussian blur of the map before it is
+        normalised (`invnb.smoothing.gaussian_smooth`, borders mirrored as
+        ``scipy.ndimage.gaussian_filter``); 0 (default): none, the paper.
 
     Returns
     -------
@@ -116,7 +124,15 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
         a = (x_hat.abs() * x.abs()).sum(dim=1)
     else:
         raise ValueError(f"attribution kind must be one of {ATTRIBUTIONS}, got {kind!r}")
+    if sigma:
+        _check_sigma(sigma)
+        a = gaussian_smooth(a, float(sigma))
     return a / a.flatten(1).amax(dim=1).clamp_min(1e-30).reshape(-1, 1, 1)
+
+
+def _check_sigma(sigma) -> None:
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"map_sigma must be a finite number >= 0 (0: no smoothing), got {sigma!r}")
 
 
 def target_mask(t: torch.Tensor, size, dilation: int = 1) -> torch.Tensor:
@@ -253,6 +269,10 @@ class LayerwiseInverse:
     attribution : {"ratio", "abs", "abs_x_input"}
         The map in ``InverseResult.attribution`` (see `attribution_map`;
         "ratio" is the paper's).
+    map_sigma : float
+        Standard deviation in pixels of a Gaussian blur of that map before it
+        is normalised (`attribution_map`'s ``sigma``; 0: none, the paper). It
+        changes the map only, never the inverse features.
     penalty : {"l1", "l2"}
         ``"l2"``: the paper's ``||m * x||_2``; ``"l1"`` (default):
         ``||m * x||_1 / sqrt(size)``, which favours sparse inverses and
@@ -326,6 +346,7 @@ class LayerwiseInverse:
                  auto_weights: Sequence[float] = DEFAULT_AUTO_WEIGHTS,
                  auto_empty: bool = DEFAULT_AUTO_EMPTY,
                  mask_dilation: int = DEFAULT_MASK_DILATION, attribution: str = DEFAULT_ATTRIBUTION,
+                 map_sigma: float = DEFAULT_MAP_SIGMA,
                  penalty: str = "l1", penalty_scale: str = "none", solver: str = "fista",
                  max_iter: Optional[int] = None,
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
@@ -356,6 +377,7 @@ class LayerwiseInverse:
             raise ValueError(f"mask_dilation must be an odd integer >= 1 (1: none), got {mask_dilation!r}")
         if attribution not in ATTRIBUTIONS:
             raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
+        _check_sigma(map_sigma)
         if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
                                      or max_iter < 1):
             raise ValueError(f"max_iter must be None (the solver's default) or an integer >= 1, got {max_iter!r}")
@@ -370,6 +392,7 @@ class LayerwiseInverse:
         self.auto_empty = bool(auto_empty)
         self.mask_dilation = int(mask_dilation)
         self.attribution = attribution
+        self.map_sigma = float(map_sigma)
         self.penalty = penalty
         self.penalty_scale = penalty_scale
         self.solver = solver
@@ -406,7 +429,8 @@ class LayerwiseInverse:
         else:
             raise ValueError(f"variant must be 'vgg' or 'vdsr', got {variant!r}")
         kw.update(penalty="l2", solver="paper", max_iter=3000, relu_in_objective="always",
-                  batch_size=1, mask_dilation=1, attribution="ratio")
+                  batch_size=1, mask_dilation=1, attribution="ratio",
+                  map_sigma=0.0)
         kw.update(overrides)
         return cls(model, **kw)
 
@@ -598,7 +622,7 @@ class LayerwiseInverse:
             for k, f in walk.features.items():
                 features[k] = f
             chosen = torch.full((n,), float(self.mask_weight), dtype=x.dtype, device=x.device)
-            attribution = attribution_map(features[0], x, self.attribution) if x.dim() == 4 else None
+            attribution = attribution_map(features[0], x, self.attribution, sigma=self.map_sigma) if x.dim() == 4 else None
             return InverseResult(features, attribution, classes, walk.failed, walk.stats, chosen, None)
 
         # "auto": the layers above the first penalised one (the margin layer has no penalty)
@@ -645,7 +669,7 @@ class LayerwiseInverse:
         stats = upper.stats + [LayerStats(k, *v) for k, v in sorted(low_stats.items(), reverse=True)]
         for k in range(n_layers):
             acts[k + 1] = None
-        attribution = attribution_map(features[0], x, self.attribution) if x.dim() == 4 else None
+        attribution = attribution_map(features[0], x, self.attribution, sigma=self.map_sigma) if x.dim() == 4 else None
         return InverseResult(features, attribution, classes, failed, stats, chosen, kept)
 
     def _solves(self, k, acts) -> bool:
