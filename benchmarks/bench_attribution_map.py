@@ -5,14 +5,20 @@ and scores several maps made from the same inverse input with the
 benchmark's own per-map scoring (``scripts/synthetic_benchmark.py``:
 ``score_map``, pointing with rtol 1e-3, mass, deletion/insertion with 8
 seeded tie orders, hard 20%, soft) plus the hard/soft trade-off AUCs over
-amounts <= 0.3. Variants: ``sum_c |x_hat| * |x|`` (today's default) and
-``sum_c |x_hat|``, each Gaussian-smoothed with ``--sigmas`` (0: none).
+amounts <= 0.3. Variants (``--variants``), all from the same inverse input:
+``KIND`` (``attribution_map`` kind, e.g. ``abs_x_input``, today's default),
+``KIND:blurS`` (Gaussian blur of standard deviation S px, then max-normalised)
+and ``KIND:weightS`` (``a * G_S(a)``: each pixel weighted by the mean of the
+map around it), made by ``attribution_map(..., sigma=S, smoothing=...)``.
 Reference rows: baselines (``--baselines``) on the same images with the
 benchmark's settings. Also reports where the pointing misses fall (share of
 near-maximal pixels on the distractor, within 3 px of the object, elsewhere)
 and the extra seconds per image of each smoothing (one thread).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_attribution_map.py --n-images 100 --out runs/bench_attribution_map
+
+The inverse inputs and the baselines' maps are cached per batch in ``--out``
+(a rerun with other variants reuses them).
 """
 
 from __future__ import annotations
@@ -35,7 +41,6 @@ from invnb.baselines import make_method  # noqa: E402
 from invnb.inverse import LayerwiseInverse, attribution_map  # noqa: E402
 from invnb.metrics import POINTING_RTOL, predicted_classes  # noqa: E402
 from invnb.models import load_embedded_model  # noqa: E402
-from invnb.smoothing import gaussian_smooth  # noqa: E402
 from invnb.synthetic import HELD_OUT_SEED, make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import (DEFAULT_EXPONENTS, DEFAULT_FRACTIONS, TRADEOFF_MAX_AMOUNT, keep_soft,  # noqa: E402
                             keep_top_fraction, kept_input_scores, tradeoff_auc)
@@ -82,8 +87,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                    help="seed of the first batch (default: the benchmark's held-out seed)")
-    p.add_argument("--sigmas", type=float, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--kinds", nargs="+", default=["abs_x_input", "abs"])
+    p.add_argument("--variants", nargs="+",
+                   default=["abs_x_input", "abs_x_input:blur4", "abs_x_input:weight4", "abs_x_input:weight6",
+                            "abs_x_input:weight8"])
     p.add_argument("--baselines", nargs="*", default=["occlusion", "integrated_gradients", "extremal_perturbation"])
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench_attribution_map")
     args = p.parse_args(argv)
@@ -115,36 +121,44 @@ def main(argv=None) -> int:
         data = make_shapes(n, seed=args.seed_base + b)
         x = normalize(data.images)
         classes = predicted_classes(model, x)
-        t0 = time.perf_counter()
-        res = LayerwiseInverse(model).invert(x, target=classes)
-        t_inv = time.perf_counter() - t0
-        print(f"batch {b}: inverse {t_inv / n:.3f} s/img", flush=True)
-        for kind in args.kinds:
+        cache = args.out / f"inverse_b{b:03d}_seed{args.seed_base + b}_n{n}.pt"
+        if cache.exists():
+            kept, failed, t_inv = torch.load(cache)
+        else:
             t0 = time.perf_counter()
-            base = attribution_map(res.input, x, kind)
-            t_base = time.perf_counter() - t0
-            for s in args.sigmas:
-                t0 = time.perf_counter()
-                maps = base if s == 0 else gaussian_smooth(base, s)
-                if s:
-                    maps = maps / maps.flatten(1).amax(1).clamp_min(1e-30)[:, None, None]
-                dt = t_base + time.perf_counter() - t0
-                name = f"{kind}" + (f" g{s:g}" if s else "")
-                sc = bench.score_map(maps, res.input, res.failed, data, x, classes, model, bargs)
-                add(name, sc, tradeoff(model, x, maps, classes), dt, miss_locations(maps, data))
-                if b == 0 and kind == args.kinds[0]:
-                    np.save(args.out / f"maps_{name.replace(' ', '_')}_b0.npy", maps.numpy())
+            res = LayerwiseInverse(model).invert(x, target=classes)
+            t_inv = time.perf_counter() - t0
+            kept, failed = res.input, res.failed
+            torch.save((kept, failed, t_inv), cache)
+        print(f"batch {b}: inverse {t_inv / n:.3f} s/img", flush=True)
+        for spec in args.variants:
+            kind, _, smooth = spec.partition(":")
+            mode = smooth.rstrip("0123456789.") or "blur"
+            sigma = float(smooth[len(mode):]) if smooth else 0.0
+            t0 = time.perf_counter()
+            maps = attribution_map(kept, x, kind, sigma=sigma, smoothing=mode)
+            dt = time.perf_counter() - t0
+            sc = bench.score_map(maps, kept, failed, data, x, classes, model, bargs)
+            add(spec, sc, tradeoff(model, x, maps, classes), dt, miss_locations(maps, data))
+            print(f"batch {b}: {spec} scored", flush=True)
+            if b == 0:
+                np.save(args.out / f"maps_{spec.replace(':', '_')}_b0.npy", maps.numpy())
         if b == 0:
             np.save(args.out / "images_b0.npy", data.images.numpy())
             np.save(args.out / "masks_b0.npy", data.masks.numpy())
             np.save(args.out / "distractor_b0.npy", data.distractor_masks.numpy())
         secs["_inverse"] = secs.get("_inverse", 0.0) + t_inv
         for name in args.baselines:
-            method = make_method(name, model, **bench.method_kwargs(name, bargs))
-            t0 = time.perf_counter()
-            maps, kept, failed, _ = bench.run_method(name, method, x, classes)
-            dt = time.perf_counter() - t0
-            sc = bench.score_map(maps, kept, failed, data, x, classes, model, bargs)
+            cache = args.out / f"{name}_b{b:03d}_seed{args.seed_base + b}_n{n}.pt"
+            if cache.exists():
+                maps, own, own_failed, dt = torch.load(cache)
+            else:
+                method = make_method(name, model, **bench.method_kwargs(name, bargs))
+                t0 = time.perf_counter()
+                maps, own, own_failed, _ = bench.run_method(name, method, x, classes)
+                dt = time.perf_counter() - t0
+                torch.save((maps, own, own_failed, dt), cache)
+            sc = bench.score_map(maps, own, own_failed, data, x, classes, model, bargs)
             maps = torch.nan_to_num(maps.float())
             add(name, sc, tradeoff(model, x, maps, classes), dt, miss_locations(maps, data))
             print(f"batch {b}: {name} {dt / n:.3f} s/img", flush=True)

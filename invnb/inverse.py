@@ -40,7 +40,7 @@ from .solver import LayerProblem, RowWise, _avgpool_init, operator_norm, solve_f
 
 __all__ = ["LayerwiseInverse", "InverseResult", "LayerStats", "attribution_map", "ATTRIBUTIONS",
            "DEFAULT_MASK_WEIGHT", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MASK_DILATION", "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY",
-           "DEFAULT_MAP_SIGMA"]
+           "DEFAULT_MAP_SIGMA", "DEFAULT_MAP_SMOOTHING", "SMOOTHINGS"]
 
 #: The best single fixed ``mask_weight`` of the L1 setting (the default until
 #: ``"auto"``): the largest of the swept values (0.3, 0.5, 1, 2) at which at
@@ -80,15 +80,19 @@ DEFAULT_ATTRIBUTION = "abs_x_input"
 DEFAULT_AUTO_EMPTY = True
 #: Gaussian blur (pixels) of the default map (see `attribution_map`); 0: none.
 DEFAULT_MAP_SIGMA = 0.0
+#: How the default map uses that Gaussian (see `attribution_map`).
+DEFAULT_MAP_SMOOTHING = "weight"
 
 Target = Union[None, int, Sequence[int], torch.Tensor]
 
 
 ATTRIBUTIONS = ("ratio", "abs", "abs_x_input")
+#: Ways `attribution_map` uses its Gaussian (``sigma > 0``).
+SMOOTHINGS = ("weight", "blur")
 
 
 def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
-                    eps: float = 1e-6, sigma: float = 0.0) -> torch.Tensor:
+                    eps: float = 1e-6, sigma: float = 0.0, smoothing: str = "weight") -> torch.Tensor:
     """Attribution map of an inverse input, max-normalised per image.
 
     Parameters
@@ -104,9 +108,14 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
     eps : float
         Guard of the ratio (1e-6 as the paper).
     sigma : float
-        Standard deviation (pixels) of a Gaussian blur of the map before it is
-        normalised (`invnb.smoothing.gaussian_smooth`, borders mirrored as
-        ``scipy.ndimage.gaussian_filter``); 0 (default): none, the paper.
+        Standard deviation (pixels) of the Gaussian ``G_sigma`` used by
+        `smoothing` (`invnb.smoothing.gaussian_smooth`, borders mirrored as
+        ``scipy.ndimage.gaussian_filter``); 0 (default): the map as it is (the paper).
+    smoothing : {"weight", "blur"}
+        With ``sigma > 0``: ``"weight"``: ``a * G_sigma(a)``, each pixel
+        weighted by the mean of the map around it, so a dense kept region
+        outweighs an isolated kept pixel of the same value while the map stays
+        zero where nothing is kept; ``"blur"``: ``G_sigma(a)``.
 
     Returns
     -------
@@ -124,9 +133,12 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
         a = (x_hat.abs() * x.abs()).sum(dim=1)
     else:
         raise ValueError(f"attribution kind must be one of {ATTRIBUTIONS}, got {kind!r}")
+    if smoothing not in SMOOTHINGS:
+        raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
     if sigma:
         _check_sigma(sigma)
-        a = gaussian_smooth(a, float(sigma))
+        blurred = gaussian_smooth(a, float(sigma))
+        a = a * blurred if smoothing == "weight" else blurred
     return a / a.flatten(1).amax(dim=1).clamp_min(1e-30).reshape(-1, 1, 1)
 
 
@@ -270,9 +282,11 @@ class LayerwiseInverse:
         The map in ``InverseResult.attribution`` (see `attribution_map`;
         "ratio" is the paper's).
     map_sigma : float
-        Standard deviation in pixels of a Gaussian blur of that map before it
-        is normalised (`attribution_map`'s ``sigma``; 0: none, the paper). It
-        changes the map only, never the inverse features.
+        Standard deviation in pixels of the Gaussian `map_smoothing` applies
+        to that map before it is normalised (`attribution_map`'s ``sigma``;
+        0: none, the paper). It changes the map only, never the inverse features.
+    map_smoothing : {"weight", "blur"}
+        ``"weight"``: ``a * G(a)``, ``"blur"``: ``G(a)`` (`attribution_map`'s ``smoothing``).
     penalty : {"l1", "l2"}
         ``"l2"``: the paper's ``||m * x||_2``; ``"l1"`` (default):
         ``||m * x||_1 / sqrt(size)``, which favours sparse inverses and
@@ -346,7 +360,7 @@ class LayerwiseInverse:
                  auto_weights: Sequence[float] = DEFAULT_AUTO_WEIGHTS,
                  auto_empty: bool = DEFAULT_AUTO_EMPTY,
                  mask_dilation: int = DEFAULT_MASK_DILATION, attribution: str = DEFAULT_ATTRIBUTION,
-                 map_sigma: float = DEFAULT_MAP_SIGMA,
+                 map_sigma: float = DEFAULT_MAP_SIGMA, map_smoothing: str = DEFAULT_MAP_SMOOTHING,
                  penalty: str = "l1", penalty_scale: str = "none", solver: str = "fista",
                  max_iter: Optional[int] = None,
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
@@ -378,6 +392,8 @@ class LayerwiseInverse:
         if attribution not in ATTRIBUTIONS:
             raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
         _check_sigma(map_sigma)
+        if map_smoothing not in SMOOTHINGS:
+            raise ValueError(f"map_smoothing must be one of {SMOOTHINGS}, got {map_smoothing!r}")
         if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
                                      or max_iter < 1):
             raise ValueError(f"max_iter must be None (the solver's default) or an integer >= 1, got {max_iter!r}")
@@ -393,6 +409,7 @@ class LayerwiseInverse:
         self.mask_dilation = int(mask_dilation)
         self.attribution = attribution
         self.map_sigma = float(map_sigma)
+        self.map_smoothing = map_smoothing
         self.penalty = penalty
         self.penalty_scale = penalty_scale
         self.solver = solver
@@ -622,7 +639,8 @@ class LayerwiseInverse:
             for k, f in walk.features.items():
                 features[k] = f
             chosen = torch.full((n,), float(self.mask_weight), dtype=x.dtype, device=x.device)
-            attribution = attribution_map(features[0], x, self.attribution, sigma=self.map_sigma) if x.dim() == 4 else None
+            attribution = attribution_map(features[0], x, self.attribution, sigma=self.map_sigma,
+                                          smoothing=self.map_smoothing) if x.dim() == 4 else None
             return InverseResult(features, attribution, classes, walk.failed, walk.stats, chosen, None)
 
         # "auto": the layers above the first penalised one (the margin layer has no penalty)
@@ -669,7 +687,8 @@ class LayerwiseInverse:
         stats = upper.stats + [LayerStats(k, *v) for k, v in sorted(low_stats.items(), reverse=True)]
         for k in range(n_layers):
             acts[k + 1] = None
-        attribution = attribution_map(features[0], x, self.attribution, sigma=self.map_sigma) if x.dim() == 4 else None
+        attribution = attribution_map(features[0], x, self.attribution, sigma=self.map_sigma,
+                                          smoothing=self.map_smoothing) if x.dim() == 4 else None
         return InverseResult(features, attribution, classes, failed, stats, chosen, kept)
 
     def _solves(self, k, acts) -> bool:

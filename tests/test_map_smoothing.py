@@ -56,16 +56,60 @@ def test_gaussian_smooth_rejects_bad_input():
         gaussian_smooth(torch.rand(1, 3, 8, 8), 1.0)
 
 
-def test_attribution_map_sigma_is_the_normalised_scipy_blur_of_the_raw_map():
-    g = torch.Generator().manual_seed(2)
+def _sparse_pair(seed=2):
+    g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, 3, 16, 16, generator=g)
-    x_hat = x * (torch.rand(2, 1, 16, 16, generator=g) > 0.7)
+    return x * (torch.rand(2, 1, 16, 16, generator=g) > 0.7), x
+
+
+def _normalised(a):
+    return a / a.flatten(1).amax(1)[:, None, None]
+
+
+def test_attribution_map_blur_is_the_normalised_scipy_blur_of_the_raw_map():
+    x_hat, x = _sparse_pair()
     raw = (x_hat.abs() * x.abs()).sum(1)
-    want = _scipy(raw, 2.0)
-    want = want / want.flatten(1).amax(1)[:, None, None]
-    torch.testing.assert_close(attribution_map(x_hat, x, "abs_x_input", sigma=2.0), want, atol=TOL, rtol=0)
-    torch.testing.assert_close(attribution_map(x_hat, x, "abs_x_input", sigma=0),
-                               raw / raw.flatten(1).amax(1)[:, None, None], atol=1e-6, rtol=0)
+    want = _normalised(_scipy(raw, 2.0))
+    got = attribution_map(x_hat, x, "abs_x_input", sigma=2.0, smoothing="blur")
+    torch.testing.assert_close(got, want, atol=TOL, rtol=0)
+
+
+def test_attribution_map_weight_is_the_map_times_its_scipy_blur():
+    x_hat, x = _sparse_pair(3)
+    raw = _normalised((x_hat.abs() * x.abs()).sum(1))  # the scale cancels in the normalisation
+    want = _normalised(raw * _scipy(raw, 3.0))
+    for kw in ({"smoothing": "weight"}, {}):  # "weight" is the default way
+        got = attribution_map(x_hat, x, "abs_x_input", sigma=3.0, **kw)
+        torch.testing.assert_close(got, want, atol=TOL, rtol=0)
+    assert torch.equal(got == 0, raw == 0)  # zero exactly where nothing is kept
+
+
+def test_weight_prefers_a_dense_region_to_an_isolated_pixel():
+    # an isolated pixel of value 1 against a 6x6 block of 0.8: the raw map peaks on the pixel,
+    # the weighted map on the block
+    x = torch.ones(1, 1, 32, 32)
+    x_hat = torch.zeros(1, 1, 32, 32)
+    x_hat[0, 0, 3, 3] = 1.0
+    x_hat[0, 0, 18:24, 18:24] = 0.8
+    raw = attribution_map(x_hat, x, "abs")
+    weighted = attribution_map(x_hat, x, "abs", sigma=3.0)
+    assert raw[0, 3, 3] > 1 - 1e-6 and raw[0, 18:24, 18:24].max() < 0.81
+    assert weighted[0, 3, 3] < 0.5 and weighted[0, 18:24, 18:24].max() > 1 - 1e-6
+
+
+def test_attribution_map_checks_smoothing():
+    x_hat, x = _sparse_pair()
+    with pytest.raises(ValueError, match="smoothing"):
+        attribution_map(x_hat, x, "abs", sigma=1.0, smoothing="median")
+
+
+def test_sigma_0_leaves_the_map_and_an_empty_map_stays_empty():
+    x_hat, x = _sparse_pair()
+    raw = (x_hat.abs() * x.abs()).sum(1)
+    for mode in ("weight", "blur"):
+        torch.testing.assert_close(attribution_map(x_hat, x, "abs_x_input", sigma=0, smoothing=mode),
+                                   _normalised(raw), atol=1e-6, rtol=0)
+        assert attribution_map(torch.zeros_like(x), x, "abs_x_input", sigma=2.0, smoothing=mode).abs().max() == 0
     assert attribution_map(torch.zeros_like(x), x, "abs_x_input", sigma=2.0).abs().max() == 0  # stays empty
 
 
@@ -75,15 +119,22 @@ def test_map_sigma_is_checked(tiny_vgg, bad):
         LayerwiseInverse(tiny_vgg, map_sigma=bad)
 
 
+def test_map_smoothing_is_checked(tiny_vgg):
+    with pytest.raises(ValueError, match="map_smoothing"):
+        LayerwiseInverse(tiny_vgg, map_smoothing="box")
+
+
 def test_map_sigma_changes_the_map_only(tiny_vgg, tiny_batch):
     x = tiny_batch[:3]
     a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30).invert(x)
-    b = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=1.5).invert(x)
-    for fa, fb in zip(a.features, b.features):
-        if fa is not None:
-            assert torch.equal(fa, fb)
-    torch.testing.assert_close(b.attribution, attribution_map(b.input, x, "abs_x_input", sigma=1.5))
-    assert (a.attribution - b.attribution).abs().max() > 1e-3  # the blur did something
+    for mode in ("weight", "blur"):
+        b = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=1.5, map_smoothing=mode).invert(x)
+        for fa, fb in zip(a.features, b.features):
+            if fa is not None:
+                assert torch.equal(fa, fb)
+        torch.testing.assert_close(b.attribution,
+                                   attribution_map(b.input, x, "abs_x_input", sigma=1.5, smoothing=mode))
+        assert (a.attribution - b.attribution).abs().max() > 1e-3  # the smoothing did something
 
 
 def test_map_sigma_is_deterministic_and_batch_independent_on_cpu(tiny_vgg, tiny_batch):
