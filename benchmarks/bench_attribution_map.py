@@ -87,10 +87,13 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                    help="seed of the first batch (default: the benchmark's held-out seed)")
-    p.add_argument("--variants", nargs="+",
+    p.add_argument("--variants", nargs="*",
                    default=["abs_x_input", "abs_x_input:blur4", "abs_x_input:weight4", "abs_x_input:weight6",
                             "abs_x_input:weight8"])
     p.add_argument("--baselines", nargs="*", default=["occlusion", "integrated_gradients", "extremal_perturbation"])
+    p.add_argument("--batches", type=int, nargs="*", default=None,
+                   help="only these batch indices (their scores are cached; a later run over all batches "
+                        "reuses them; the table then covers only the batches given)")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench_attribution_map")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -101,6 +104,19 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, list]] = {}
     secs: dict[str, float] = {}
+
+    def scored(name, b, n, maps, *score_args):
+        """Per-image scores of one map on batch b, cached in --out (so batches can run in parallel processes)."""
+        cache = args.out / f"scores_{name.replace(':', '_')}_b{b:03d}_seed{args.seed_base + b}_n{n}.pt"
+        if cache.exists():
+            return torch.load(cache)
+        sc = bench.score_map(maps, *score_args, model, bargs)
+        sc = {k: sc[k] for k in ("pointing_game", "mass_in_mask", "deletion_auc", "insertion_auc", "soft_reid_top1",
+                                 "hard20_reid_top1", "own_amount", "own_reid_top1", "mass_on_distractor")}
+        data, x, classes = score_args[2], score_args[3], score_args[4]
+        out = (sc, tradeoff(model, x, maps, classes), miss_locations(maps, data))
+        torch.save(out, cache)
+        return out
 
     def add(name, scores, trade, seconds, misses):
         r = rows.setdefault(name, {})
@@ -116,7 +132,7 @@ def main(argv=None) -> int:
         secs[name] = secs.get(name, 0.0) + seconds
 
     n_batches = -(-args.n_images // args.batch_size)
-    for b in range(n_batches):
+    for b in range(n_batches) if args.batches is None else args.batches:
         n = min(args.batch_size, args.n_images - b * args.batch_size)
         data = make_shapes(n, seed=args.seed_base + b)
         x = normalize(data.images)
@@ -138,8 +154,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             maps = attribution_map(kept, x, kind, sigma=sigma, smoothing=mode)
             dt = time.perf_counter() - t0
-            sc = bench.score_map(maps, kept, failed, data, x, classes, model, bargs)
-            add(spec, sc, tradeoff(model, x, maps, classes), dt, miss_locations(maps, data))
+            sc, trade, misses = scored(spec, b, n, maps, kept, failed, data, x, classes)
+            add(spec, sc, trade, dt, misses)
             print(f"batch {b}: {spec} scored", flush=True)
             if b == 0:
                 np.save(args.out / f"maps_{spec.replace(':', '_')}_b0.npy", maps.numpy())
@@ -158,11 +174,12 @@ def main(argv=None) -> int:
                 maps, own, own_failed, _ = bench.run_method(name, method, x, classes)
                 dt = time.perf_counter() - t0
                 torch.save((maps, own, own_failed, dt), cache)
-            sc = bench.score_map(maps, own, own_failed, data, x, classes, model, bargs)
             maps = torch.nan_to_num(maps.float())
-            add(name, sc, tradeoff(model, x, maps, classes), dt, miss_locations(maps, data))
+            sc, trade, misses = scored(name, b, n, maps, own, own_failed, data, x, classes)
+            add(name, sc, trade, dt, misses)
             print(f"batch {b}: {name} {dt / n:.3f} s/img", flush=True)
 
+    n_done = sum(len(v) for v in rows[next(iter(rows))]["pointing_game"])
     table = []
     for name, r in rows.items():
         cat = {k: torch.cat(v, dim=-1).float() for k, v in r.items()}
@@ -180,7 +197,7 @@ def main(argv=None) -> int:
         for k in ("distractor", "edge3", "elsewhere"):
             row[f"miss_{k}"] = float(cat[f"miss_{k}"][miss].mean()) if miss.any() else float("nan")
         row["mean_n_top"] = float(cat["miss_n_top"].mean())
-        row["seconds_per_image"] = secs[name] / args.n_images
+        row["seconds_per_image"] = secs[name] / n_done
         table.append(row)
     cols = ("pointing_game", "mass_in_mask", "mass_on_distractor", "deletion_auc", "insertion_auc",
             "soft_reid_top1", "hard20_reid_top1", "tradeoff_auc_hard", "tradeoff_auc_soft", "n_miss",
@@ -190,7 +207,7 @@ def main(argv=None) -> int:
         lines.append(f"| {r['map']} | " + " | ".join(
             f"{r[c]:.3g}" if c == "seconds_per_image" else (str(r[c]) if isinstance(r[c], int) else f"{r[c]:.3f}")
             for c in cols) + " |")
-    md = (f"{args.n_images} images from seed {args.seed_base}; inverse {secs['_inverse'] / args.n_images:.3f} "
+    md = (f"{n_done} images, batches of {args.batch_size} from seed {args.seed_base}; inverse {secs['_inverse'] / n_done:.3f} "
           f"s/img (one thread); seconds_per_image of a map row: the map from the inverse input (extra cost)\n\n"
           + "\n".join(lines) + "\n\nCommand: `python " + " ".join(sys.argv) + "`\n")
     (args.out / "results.md").write_text(md)
