@@ -63,7 +63,7 @@ def _sparse_pair(seed=2):
 
 
 def _normalised(a):
-    return a / a.flatten(1).amax(1)[:, None, None]
+    return a / a.flatten(1).amax(1).clamp_min(1e-30)[:, None, None]
 
 
 def test_attribution_map_blur_is_the_normalised_scipy_blur_of_the_raw_map():
@@ -126,7 +126,7 @@ def test_map_smoothing_is_checked(tiny_vgg):
 
 def test_map_sigma_changes_the_map_only(tiny_vgg, tiny_batch):
     x = tiny_batch[:3]
-    a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30).invert(x)
+    a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=0).invert(x)
     for mode in ("weight", "blur"):
         b = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=1.5, map_smoothing=mode).invert(x)
         for fa, fb in zip(a.features, b.features):
@@ -152,3 +152,17 @@ def test_paper_setting_is_not_smoothed(tiny_vgg, tiny_batch):
     x = tiny_batch[:2]
     res = inv.invert(x)
     torch.testing.assert_close(res.attribution, attribution_map(res.input, x, "ratio"), atol=1e-7, rtol=0)
+
+
+def test_default_map_is_the_weighted_abs_x_input(tiny_vgg, tiny_batch):
+    from invnb.inverse import DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING
+
+    inv = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=20)
+    assert (inv.attribution, inv.map_sigma, inv.map_smoothing) == ("abs_x_input", DEFAULT_MAP_SIGMA,
+                                                                   DEFAULT_MAP_SMOOTHING)
+    assert DEFAULT_MAP_SIGMA > 0 and DEFAULT_MAP_SMOOTHING == "weight"
+    x = tiny_batch[:2]
+    res = inv.invert(x)
+    raw = attribution_map(res.input, x, "abs_x_input")
+    want = raw * _scipy(raw, DEFAULT_MAP_SIGMA)
+    torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL, rtol=0)
