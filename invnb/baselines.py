@@ -19,8 +19,9 @@ name                        method                                              
 ``random``                  uniform noise, seeded                                 --
 ``uniform``                 a constant map (no preference)                       --
 ``sobel``                   Sobel edge magnitude of the image                    sum over channels
-``inverse``                 :class:`invnb.inverse.LayerwiseInverse`              ``sum_c |x_hat| / (|x| + 1e-6)``
-``inverse_paper``           ``LayerwiseInverse.paper`` (the paper's setting)     as ``inverse``
+``inverse``                 :class:`invnb.inverse.LayerwiseInverse`              the engine's map (default
+                                                                                 ``a * G_6(a)``, ``a = sum_c |x_hat| |x|``)
+``inverse_paper``           ``LayerwiseInverse.paper`` (the paper's setting)     ``sum_c |x_hat| / (|x| + 1e-6)``
 =========================== ==================================================== ===================================
 
 ``target`` is None (the predicted class), an int, or N ints. Methods never
@@ -690,8 +691,9 @@ class InverseMethod(AttributionMethod):
 
     Notes
     -----
-    Reduction: ``sum_c |x_hat| / (|x| + 1e-6)``, max-normalised per image by
-    the engine (the only method here whose map is normalised, as in the paper).
+    Reduction: the engine's `attribution_map` (the paper's setting:
+    ``sum_c |x_hat| / (|x| + 1e-6)``), max-normalised per image by the engine
+    (the only method here whose map is normalised, as in the paper).
     """
 
     def __init__(self, model: nn.Module, paper: bool = False, **inverse_kw):
