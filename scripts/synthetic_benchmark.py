@@ -49,7 +49,9 @@ command), ``tradeoff.csv``/``.json``/``.png``, ``curves.png`` (and its data,
 ``items/`` (one file per method and batch: maps, curves, per-image scores).
 ``--replot FOLDER`` redraws the figures of such summary files (e.g. after a
 change of the book's colours) without computing anything. Running the same command again resumes: finished items
-are loaded, not recomputed; ``--methods`` may add methods to a finished run.
+are loaded, not recomputed; ``--methods`` may add methods to a finished run. ``--merge A B --out C``
+combines finished runs of the same images and protocol (each method from the first run that has it,
+its source recorded per row), e.g. a recomputed inverse beside an earlier run of the baselines.
 
 Command used for the table bundled with the book (the summary files are
 copied to ``data/results/synthetic_benchmark/``, which chapter 02 displays);
@@ -156,11 +158,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--publish", type=Path, default=None,
                    help="also copy the summary files (tables, figures; not the per-item maps) here")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FOLDER",
+                   help="only combine finished runs' summary files into --out: each method (with its map rows "
+                        "and trade-off rows) from the first FOLDER that has it; the runs must share images and "
+                        "configuration; the sources are recorded per row; computes nothing")
     p.add_argument("--replot", type=Path, default=None, metavar="FOLDER",
                    help="only redraw the figures of a finished run's summary files in FOLDER (tradeoff.png from "
                         "tradeoff.json; curves.png from curves.json where present); computes nothing")
     args = p.parse_args(argv)
-    if args.replot is not None:
+    if args.replot is not None or args.merge is not None:
         return args
     unknown = sorted(set(args.methods) - set(available_methods()))
     if unknown:
@@ -471,6 +477,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.replot is not None:
         return replot(args.replot)
+    if args.merge is not None:
+        return merge(args.merge, args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -657,6 +665,94 @@ def replot(folder: Path) -> int:
         print(f"redrew curves.png from {curves_file.name}")
     else:
         print("curves.png left as it is: no curves.json (written by runs of this script since --replot exists)")
+    return 0
+
+
+def _base(method: str) -> str:
+    """The method a results or trade-off row belongs to (``inverse.abs`` and ``inverse (sweep)``: inverse)."""
+    return "inverse" if method == "inverse (sweep)" else split_name(method)[0]
+
+
+def merge_note(sources: list[dict]) -> str:
+    """The paragraph ``results.md`` of a merged run adds under the table: which run each row comes from."""
+    listing = "\n".join(
+        f"- run {i}: {', '.join(s['methods'])}; `{s['command']}` at commit {str(s['git_commit'])[:7]} "
+        f"on {s['device']} (torch {s['torch']}, {s['threads']} threads){'. ' + s['note'] if s.get('note') else ''}"
+        for i, s in enumerate(sources))
+    return (f"\nMerged from {len(sources)} runs of the same images and protocol (each method and its map rows "
+            "from one run; `seconds_per_image` is on that run's device, `seconds_per_image_cpu1` on that run's "
+            f"CPU with one thread):\n\n{listing}\n")
+
+
+def merge(folders: list[Path], out: Path) -> int:
+    """Combine finished runs' summary files into `out` (see ``--merge``); returns the exit status.
+
+    Each method, with its map rows (``inverse.abs`` ...), its trade-off rows and
+    its mean curves, comes from the first folder that has it, so a run that
+    recomputed a few methods (e.g. after a change of the inverse) can be put
+    beside an earlier run of the others. The runs must have the same images
+    and protocol (``config``, ``n_images``); every row records its source run
+    (``source``: index into ``merged_from``).
+    """
+    runs = []
+    for folder in folders:
+        missing = [n for n in ("results.json", "tradeoff.json") if not (folder / n).is_file()]
+        if missing:
+            print(f"error: {folder} has no {', '.join(missing)}; --merge needs finished runs' summary files",
+                  file=sys.stderr)
+            return 2
+        curves = folder / "curves.json"
+        runs.append((folder, json.loads((folder / "results.json").read_text()),
+                     json.loads((folder / "tradeoff.json").read_text()),
+                     json.loads(curves.read_text()) if curves.is_file() else None))
+    config, n_images = runs[0][1]["config"], runs[0][1]["n_images"]
+    for folder, res, _, _ in runs[1:]:
+        if res["config"] != config or res["n_images"] != n_images:
+            print(f"error: {folder} was run on other images or with another protocol than {runs[0][0]} "
+                  "(config or n_images differ); only runs of the same benchmark can be merged", file=sys.stderr)
+            return 2
+    owner: dict[str, int] = {}
+    for i, (_, res, _, _) in enumerate(runs):
+        for r in res["rows"]:
+            owner.setdefault(_base(r["method"]), i)
+    order = {m: k for k, m in enumerate(available_methods())}
+    rows, errors, trade, means = [], {}, [], {}
+    for i, (_, res, tr, cu) in enumerate(runs):
+        rows += [{**r, "source": i} for r in res["rows"] if owner[_base(r["method"])] == i]
+        errors.update({m: e for m, e in res["standard_errors"].items() if owner.get(_base(m)) == i})
+        trade += [{**r, "source": i} for r in tr["rows"] if r["mode"] != "object" and owner.get(_base(r["method"])) == i]
+        if cu is not None:
+            means.update({m: c for m, c in cu["methods"].items() if owner.get(_base(m)) == i})
+    rows.sort(key=lambda r: order.get(_base(r["method"]), len(order)))  # stable: own map before its kinds
+    objects = [next(r for r in tr["rows"] if r["mode"] == "object") for _, _, tr, _ in runs]
+    if any(abs(o["amount"] - objects[0]["amount"]) > 1e-4 for o in objects):
+        print("error: the runs' objects differ in amount; not the same images", file=sys.stderr)
+        return 2
+    trade.append(objects[0])
+    sources = []
+    for i, (folder, res, _, _) in enumerate(runs):
+        command = res["command"].replace(str(folder.resolve()), str(folder))  # no machine path
+        sources.append({"folder": str(folder), "methods": [m for m, k in owner.items() if k == i],
+                        "command": command, **{k: res.get(k) for k in (
+                            "git_commit", "code_fingerprint", "device", "threads", "torch", "platform", "note")}})
+    command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *sys.argv[1:]])
+    meta = {"command": command, "config": config, "n_images": n_images, "object": objects[0],
+            "merged_from": sources}
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(rows, out / "results.csv")
+    (out / "results.json").write_text(json.dumps({**meta, "rows": rows, "standard_errors": errors}, indent=1))
+    (out / "results.md").write_text(markdown(rows, command, config, objects[0]) + merge_note(sources))
+    write_table(trade, out / "tradeoff.csv")
+    (out / "tradeoff.json").write_text(json.dumps({**meta, "rows": trade}, indent=1))
+    n_trade = min(config.get("tradeoff_images") or n_images, n_images)
+    draw_tradeoff(trade, n_trade, config["tradeoff_max_amount"], out / "tradeoff.png")
+    if means:
+        (out / "curves.json").write_text(json.dumps({"step": config["step"], "methods": means}, indent=1))
+        draw_curves(means, config["step"], out / "curves.png")
+    no_curves = [r["method"] for r in rows if r["method"] not in means]
+    if no_curves:
+        print(f"curves.json/curves.png lack {', '.join(no_curves)}: their runs wrote no curves.json")
+    print((out / "results.md").read_text())
     return 0
 
 

@@ -55,8 +55,10 @@ def test_synthetic_benchmark_is_complete_and_for_the_shipped_model(benchmark):
 def test_synthetic_benchmark_tables_agree_with_each_other(benchmark):
     folder, res, script = benchmark
     # the markdown table is what the script writes from the JSON rows
+    # (a merged run, `--merge`, adds which run each row comes from)
+    note = script.merge_note(res["merged_from"]) if "merged_from" in res else ""
     assert (folder / "results.md").read_text() == script.markdown(res["rows"], res["command"], res["config"],
-                                                                  res["object"])
+                                                                  res["object"]) + note
     with open(folder / "results.csv", newline="") as f:
         csv_rows = list(csv.DictReader(f))
     assert [r["method"] for r in csv_rows] == [r["method"] for r in res["rows"]]

@@ -178,6 +178,48 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
         bench.main(argv + ["--step", "7"])
 
 
+def test_synthetic_benchmark_merge_takes_each_method_from_one_run(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from invnb.models import SmallVGG
+
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_benchmark", Path(__file__).resolve().parents[1] / "scripts" / "synthetic_benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "model.pt"
+    torch.save(SmallVGG().state_dict(), ckpt)
+    common = ["--checkpoint", str(ckpt), "--n-images", "3", "--batch-size", "3", "--mask-weights", "--no-progress"]
+    a, b, c, out = (tmp_path / n for n in ("a", "b", "c", "merged"))
+    assert bench.main(["--out", str(a), "--methods", "saliency", "uniform", *common]) == 0
+    assert bench.main(["--out", str(b), "--methods", "uniform", "sobel", *common]) == 0
+    assert bench.main(["--out", str(c), "--methods", "sobel", "--tie-orders", "2", *common]) == 0
+    # another protocol (tie orders): refused, nothing written
+    assert bench.main(["--merge", str(c), str(a), "--out", str(out)]) == 2 and not out.exists()
+    assert bench.main(["--merge", str(b), str(a), "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    rows = {r["method"]: r for r in res["rows"]}
+    from invnb.baselines import available_methods
+
+    order = sorted(["sobel", "uniform", "saliency"], key=available_methods().index)
+    assert [r["method"] for r in res["rows"]] == order  # the methods' own order, not the runs'
+    assert order != ["uniform", "sobel", "saliency"]
+    assert rows["uniform"]["source"] == 0 and rows["sobel"]["source"] == 0 and rows["saliency"]["source"] == 1
+    own = {m: {r["method"]: r for r in json.loads((f / "results.json").read_text())["rows"]}[m]
+           for f, m in ((b, "uniform"), (b, "sobel"), (a, "saliency"))}
+    for m, r in own.items():
+        assert rows[m]["deletion_auc"] == pytest.approx(r["deletion_auc"], rel=1e-9)
+    assert [s["methods"] for s in res["merged_from"]] == [["uniform", "sobel"], ["saliency"]]
+    trade = json.loads((out / "tradeoff.json").read_text())["rows"]
+    assert {r["method"] for r in trade} == {"saliency", "sobel", "uniform", "object (x * mask)"}
+    assert set(json.loads((out / "curves.json").read_text())["methods"]) == {"saliency", "sobel", "uniform"}
+    md = (out / "results.md").read_text()
+    assert md.endswith(bench.merge_note(res["merged_from"]))
+
+
 # --------------------------------------------------------------------------- the fair protocol
 def test_tradeoff_auc_and_reid_at_amount_on_hand_made_curves():
     from invnb.tradeoff import reid_at_amount, tradeoff_auc
