@@ -34,6 +34,9 @@ The full default (20 images, cascade for the three seeds, 500 RISE masks,
 An interrupted run resumes from ``rows.jsonl`` (rows computed with other
 invnb code, images, checkpoint or method settings are ignored and recomputed);
 ``--summary-only`` writes the tables and the figure from the matching rows.
+``--merge A B --out C`` summarises finished runs together (each method's rows
+from the first run that has it), e.g. a recomputed inverse beside an earlier
+run of the other methods; ``summary.json`` lists the sources.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--summary-only", action="store_true",
                    help="compute nothing: summarise the rows already in --out (e.g. of an interrupted run)")
     p.add_argument("--no-progress", action="store_true", help="print no line per finished step")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FOLDER",
+                   help="compute nothing: summarise finished runs together into --out, each method's rows from "
+                        "the first FOLDER that has it (same images, seeds and checkpoint); sources recorded")
     args = p.parse_args(argv)
     unknown = sorted(set(args.methods) - set(available_methods()))
     if unknown:
@@ -179,8 +185,82 @@ def criterion_text(crit: dict | None) -> str:
             f". Overall: {'PASS' if crit['passes'] else 'FAIL'}.")
 
 
+def merge_note(sources: list[dict]) -> str:
+    """The lines ``summary.md`` of a merged summary ends with: which run each method comes from."""
+    return "\nMerged from runs of the same images, seeds and checkpoint:\n\n" + "\n".join(
+        f"- run {i}: {', '.join(s['methods'])}; `{s['command']}` at commit {str(s['git_commit'])[:7]} on "
+        f"{s['device']} ({s['threads']} thread(s), {s['seconds']:.0f} s){'. ' + s['note'] if s.get('note') else ''}"
+        for i, s in enumerate(sources)) + "\n"
+
+
+def merge(folders: list[Path], out: Path) -> int:
+    """Summarise finished runs together (see ``--merge``); returns the exit status."""
+    same = ("n_images", "seed_base", "checkpoint_sha256", "seeds", "cascade_seeds")
+    owner: dict[str, int] = {}
+    rows, sources, metas = [], [], []
+    for i, folder in enumerate(folders):
+        missing = [n for n in ("rows.jsonl", "summary.json") if not (folder / n).is_file()]
+        if missing:
+            print(f"error: {folder} has no {', '.join(missing)}; --merge needs finished runs", file=sys.stderr)
+            return 2
+        meta = json.loads((folder / "summary.json").read_text())
+        if metas and any(meta[k] != metas[0][k] for k in same):
+            print(f"error: {folder} differs from {folders[0]} in {', '.join(k for k in same if meta[k] != metas[0][k])}; "
+                  "only runs of the same images, seeds and checkpoint can be merged", file=sys.stderr)
+            return 2
+        metas.append(meta)
+        run_rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
+        latest = {r["method"]: r["config"] for r in run_rows}  # the run's last configuration per method
+        taken = []
+        for r in run_rows:
+            m = r["method"]
+            if m in meta["methods"] and r["config"] == latest[m] and owner.setdefault(m, i) == i and (
+                    r["seed"] is None or r["seed"] in meta["seeds"]):
+                rows.append(r)
+                taken.append(m)
+        sources.append({"folder": str(folder), "methods": list(dict.fromkeys(taken)),
+                        **{k: meta.get(k) for k in ("command", "git_commit", "device", "threads", "seconds", "note")}})
+    summary = summarise(rows)
+    crit = criterion(summary)
+    command = "python " + " ".join(shlex.quote(a) for a in ["scripts/sanity_checks.py", *sys.argv[1:]])
+    meta = {"command": command, "git_commit": "see merged_from", **{k: metas[0][k] for k in same},
+            "device": "+".join(dict.fromkeys(s["device"] for s in sources)),
+            "threads": "/".join(str(s["threads"]) for s in sources), "torch": metas[0].get("torch"),
+            "platform": metas[0].get("platform"), "layers": metas[0].get("layers"),
+            "methods": {m: metas[owner[m]]["methods"][m] for m in owner}, "seconds": 0.0, "merged_from": sources}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_summary(out, summary, crit, meta, merge_note(sources))
+    return 0
+
+
+def write_summary(out: Path, summary: list[dict], crit: dict | None, meta: dict, note: str = "") -> None:
+    """``summary.csv``/``.json``/``.md`` and ``randomisation.png`` in `out` (`note`: appended to the markdown)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(summary, out / "summary.csv")
+    (out / "summary.json").write_text(json.dumps({**meta, "criterion": crit, "rows": summary}, indent=1))
+    (out / "summary.md").write_text(markdown(summary, crit, meta) + note)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from invnb.plot_sanity import plot_randomisation
+
+    fig = plot_randomisation(summary, scores=SCORES)
+    fig.suptitle(f"Model randomisation, {meta['n_images']} held-out images, cascade seeds {meta['cascade_seeds']}, "
+                 f"all-at-once seeds {meta['seeds']}")
+    fig.tight_layout()
+    fig.savefig(out / "randomisation.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print((out / "summary.md").read_text())
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge is not None:
+        return merge(args.merge, args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -242,24 +322,7 @@ def main(argv=None) -> int:
             "n_images": args.n_images, "seeds": args.seeds, "cascade_seeds": cascade_seeds, "seed_base": SEED_BASE, "device": str(device),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform(),
             "layers": parametric_layers(model), "methods": config["methods"], "seconds": time.time() - t0}
-    write_table(summary, args.out / "summary.csv")
-    (args.out / "summary.json").write_text(json.dumps({**meta, "criterion": crit, "rows": summary}, indent=1))
-    (args.out / "summary.md").write_text(markdown(summary, crit, meta))
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from invnb.plot_sanity import plot_randomisation
-
-    fig = plot_randomisation(summary, scores=SCORES)
-    fig.suptitle(f"Model randomisation, {args.n_images} held-out images, cascade seeds {cascade_seeds}, "
-                 f"all-at-once seeds {args.seeds}")
-    fig.tight_layout()
-    fig.savefig(args.out / "randomisation.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    print((args.out / "summary.md").read_text())
+    write_summary(args.out, summary, crit, meta)
     return 0
 
 

@@ -180,6 +180,32 @@ def test_summary_and_figure():
     assert method_colors(["saliency", "inverse"])["inverse"] == "black"
 
 
+def test_script_merge_takes_each_method_from_one_run(tmp_path):
+    import importlib.util
+    import json
+
+    from invnb.paths import SOURCE_ROOT
+
+    spec = importlib.util.spec_from_file_location("sanity_script", SOURCE_ROOT / "scripts" / "sanity_checks.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    common = ["--n-images", "2", "--seeds", "0", "--modes", "all", "--no-progress", "--threads", "1"]
+    a, b, c, out = (tmp_path / n for n in ("a", "b", "c", "merged"))
+    assert script.main(["--out", str(a), "--methods", "random", "sobel", *common]) == 0
+    assert script.main(["--out", str(b), "--methods", "sobel", "saliency", *common]) == 0
+    assert script.main(["--out", str(c), "--methods", "sobel", *common[:2], "--n-images", "3", *common[2:]]) == 0
+    assert script.main(["--merge", str(c), str(a), "--out", str(out)]) == 2 and not out.exists()  # other images
+    assert script.main(["--merge", str(b), str(a), "--out", str(out)]) == 0
+    res = json.loads((out / "summary.json").read_text())
+    assert [s["methods"] for s in res["merged_from"]] == [["sobel", "saliency"], ["random"]]
+    merged = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    from_b = [json.loads(line) for line in (b / "rows.jsonl").read_text().splitlines()]
+    assert [r for r in merged if r["method"] == "sobel"] == [r for r in from_b if r["method"] == "sobel"]
+    assert {r["method"] for r in res["rows"]} == {"random", "sobel", "saliency"}
+    assert (out / "summary.md").read_text().endswith(script.merge_note(res["merged_from"]))
+    assert (out / "randomisation.png").is_file()
+
+
 def test_bundled_results_are_complete_and_for_the_shipped_model():
     import importlib.util
     import json
