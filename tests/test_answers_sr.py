@@ -158,3 +158,53 @@ def test_da_de_ssim_uses_data_range_one_and_means_weigh_by_image_count():
                   n_images=3)
     m = mean_da_de_table([a, b])
     assert m.n_images == 4 and m.psnr["dA"] == pytest.approx(25.0) and m.ssim["dE"] == pytest.approx(0.8)
+
+
+# JPEG zigzag scan of an 8x8 block (ITU-T T.81, figure A.6): position k -> natural index 8*row + col
+_JPEG_ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48,
+                41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+                30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63]
+
+
+def test_default_zigzag_is_the_jpeg_8x8_scan():
+    from invnb.frequency import zigzag_indices
+
+    order = zigzag_indices()
+    np.testing.assert_array_equal(order[:, 0] * 8 + order[:, 1], _JPEG_ZIGZAG)
+
+
+def test_default_high_band_cut_is_the_main_anti_diagonal():
+    """Default cut: the bands on and beyond the 8x8 block's main anti-diagonal (row + col >= 7)."""
+    from invnb.frequency import high_band_share
+
+    rng = np.random.default_rng(0)
+    curve = rng.uniform(0.5, 1.5, 64)  # zigzag order
+    rows_cols = np.array([divmod(k, 8) for k in _JPEG_ZIGZAG])
+    high = rows_cols.sum(axis=1) >= 7
+    expected = curve[high].sum() / curve[1:].sum()
+    assert high_band_share(curve) == pytest.approx(expected, rel=1e-12)
+
+
+def test_band_retention_is_nan_where_the_input_has_nothing_even_with_no_floor():
+    """An all-zero x has nothing to keep in any band: every band is NaN (not inf), whatever the
+    floor, even though x_hat has energy there."""
+    from invnb.frequency import band_retention
+
+    x_hat = np.cos(np.pi * (2 * np.arange(8) + 1) / 16)[None, :] * np.ones((8, 1)) + 1.0
+    for mode in ("magnitude", "projection"):
+        for floor in (0.0, 1e-9):
+            assert np.isnan(band_retention(x_hat, np.zeros((8, 8)), rel_floor=floor, mode=mode)).all()
+
+
+def test_mean_band_retention_keeps_a_band_seen_in_one_image_only():
+    """A band that is NaN in one image and finite in the other is the finite value (mean over
+    the images that have it), not NaN."""
+    from invnb.frequency import mean_band_retention
+
+    x1 = np.ones((8, 8))  # only DC: AC bands NaN
+    ramp = np.cos(np.pi * (2 * np.arange(8) + 1) / 16)[None, :] * np.ones((8, 1))
+    x2 = np.ones((8, 8)) + ramp  # DC and one AC band
+    out = mean_band_retention([(0.5 * x1, x1), (3 * x2, x2)])
+    assert out[0] == pytest.approx((0.5 + 3.0) / 2, rel=1e-9)
+    assert out[1] == pytest.approx(3.0, rel=1e-9)
+    assert np.isnan(out[2:]).all()
