@@ -208,3 +208,13 @@ def test_mean_band_retention_keeps_a_band_seen_in_one_image_only():
     assert out[0] == pytest.approx((0.5 + 3.0) / 2, rel=1e-9)
     assert out[1] == pytest.approx(3.0, rel=1e-9)
     assert np.isnan(out[2:]).all()
+
+
+def test_cumulative_crop_beyond_x4_also_crops_by_the_scale():
+    """66 px cropped successively: x2 -> 66, x3 -> 66, x4 -> 64, then x5 -> 60 (and x6 from 64 -> 60)."""
+    from invnb.sr_data import make_sr_sample
+
+    hr = np.random.default_rng(0).integers(0, 256, (66, 66, 3), dtype=np.uint8)
+    assert make_sr_sample(hr, 5, cumulative_crop=True).im_gt.shape[:2] == (60, 60)
+    assert make_sr_sample(hr, 6, cumulative_crop=True).im_gt.shape[:2] == (60, 60)
+    assert make_sr_sample(hr, 4, cumulative_crop=True).im_gt.shape[:2] == (64, 64)
