@@ -431,7 +431,7 @@ def load_sr_mat(path: str | os.PathLike, scale: int | None = None) -> SRSample:
     """
     path = Path(path)
     with open(path, "rb") as fh:
-        head = fh.read(512)
+        head = fh.read(512)  # pragma: no mutate (only the first 10 bytes are looked at)
     if head.startswith(b"MATLAB 7.3") or head.startswith(b"\x89HDF"):
         data = _load_mat_v73(path)
     else:

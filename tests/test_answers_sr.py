@@ -218,3 +218,17 @@ def test_cumulative_crop_beyond_x4_also_crops_by_the_scale():
     assert make_sr_sample(hr, 5, cumulative_crop=True).im_gt.shape[:2] == (60, 60)
     assert make_sr_sample(hr, 6, cumulative_crop=True).im_gt.shape[:2] == (60, 60)
     assert make_sr_sample(hr, 4, cumulative_crop=True).im_gt.shape[:2] == (64, 64)
+
+
+def test_a_mat_file_without_the_sr_arrays_names_its_own_keys_only(tmp_path):
+    """The error lists the file's variables, not scipy's ``__header__``/``__version__`` entries."""
+    from scipy.io import savemat
+
+    from invnb.sr_data import load_sr_mat
+
+    f = tmp_path / "bird_GT_x2.mat"
+    savemat(f, {"im_gt_y": np.zeros((4, 4)), "other": np.ones(2)})
+    with pytest.raises(KeyError) as err:
+        load_sr_mat(f)
+    msg = str(err.value)
+    assert "'im_b_y'" in msg and "['im_gt_y', 'other']" in msg and "__" not in msg
