@@ -232,3 +232,12 @@ def test_a_mat_file_without_the_sr_arrays_names_its_own_keys_only(tmp_path):
         load_sr_mat(f)
     msg = str(err.value)
     assert "'im_b_y'" in msg and "['im_gt_y', 'other']" in msg and "__" not in msg
+
+
+def test_image_paths_skip_files_inside_hidden_and_macos_folders(tmp_path):
+    from invnb.sr_data import hr_image_paths
+
+    for rel in ("a.png", "sub/b.png", "__MACOSX/a.png", ".cache/c.png", "sub/.d.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in hr_image_paths(tmp_path)] == ["a.png", "sub/b.png"]
