@@ -259,3 +259,14 @@ def test_default_artificial_image_is_the_papers_512_chirp():
     assert (hr[..., 0] == hr[..., 2]).all()
     diff = np.abs(hr[..., 1].astype(int) - np.round(255 * ref).astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # only exact .5 ties may round apart
+
+
+def test_sr_dataset_archive_flags_match_their_file_names():
+    """Sets served as .tar.gz/.zip are unpacked; sets served as image files are not."""
+    from invnb.sr_data import SR_DATASETS
+
+    for name, spec in SR_DATASETS.items():
+        names = [f[1] for f in spec.files]
+        is_archive = [n.endswith((".tar.gz", ".tgz", ".zip", ".tar")) for n in names]
+        assert all(a == spec.archive for a in is_archive), (name, names)
+    assert {n for n, s in SR_DATASETS.items() if s.archive} == {"BSDS100", "Urban100"}
