@@ -2,6 +2,7 @@
 independently of the code under test."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,60 @@ def test_sr_dataset_archive_flags_match_their_file_names():
         is_archive = [n.endswith((".tar.gz", ".tgz", ".zip", ".tar")) for n in names]
         assert all(a == spec.archive for a in is_archive), (name, names)
     assert {n for n, s in SR_DATASETS.items() if s.archive} == {"BSDS100", "Urban100"}
+
+
+def test_read_image_scales_16_bit_grey_to_8_bit(tmp_path):
+    """16-bit values v -> round(v * 255 / 65535): 0 -> 0, 257 -> 1, 32768 -> 128, 65535 -> 255."""
+    from PIL import Image
+
+    from invnb.sr_data import read_image
+
+    vals = np.array([[0, 257], [32768, 65535]], dtype=np.uint16)
+    f = tmp_path / "g16.png"
+    Image.fromarray(vals).save(f)
+    out = read_image(f)
+    assert out.shape == (2, 2, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 1], [[0, 1], [128, 255]])
+
+
+def test_embedded_sets_default_to_every_image_in_order():
+    from invnb.sr_data import EMBEDDED_SR_IMAGES, embedded_hr_images, load_embedded_sr_set
+
+    imgs = embedded_hr_images()
+    assert list(imgs) == list(EMBEDDED_SR_IMAGES)
+    assert all(im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8 for im in imgs.values())
+    first = load_embedded_sr_set(4, limit=1)
+    assert [s.name for s in first] == [next(iter(EMBEDDED_SR_IMAGES))] and first[0].im_gt.shape == (512, 512, 3)
+
+
+def test_download_sr_dataset_unpacks_an_archive_once(tmp_path, monkeypatch):
+    """An archive set: the archive goes to sr/_archives/, its contents to sr/<name>/, and a second
+    call neither downloads anew nor unpacks again (a marker file records the unpacking)."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from invnb import sr_data
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buf, format="PNG")
+    calls = []
+
+    def fake_download(url, dest, sha256, progress=True):
+        calls.append(Path(dest))
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(dest, "w:gz") as tar:
+            info = tarfile.TarInfo("BSD100/HR/img_001.png")
+            info.size = len(buf.getvalue())
+            tar.addfile(info, io.BytesIO(buf.getvalue()))
+        return Path(dest)
+
+    monkeypatch.setattr(sr_data, "download", fake_download)
+    folder = sr_data.download_sr_dataset("BSDS100", tmp_path, progress=False)
+    assert folder == tmp_path / "sr" / "BSDS100"
+    assert [p.parent for p in calls] == [tmp_path / "sr" / "_archives"]
+    assert [p.name for p in sr_data.hr_image_paths(folder)] == ["img_001.png"]
+    (folder / "BSD100" / "HR" / "img_001.png").unlink()
+    sr_data.download_sr_dataset("BSDS100", tmp_path, progress=False)
+    assert not (folder / "BSD100" / "HR" / "img_001.png").exists()  # not unpacked again
