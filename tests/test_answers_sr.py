@@ -328,3 +328,19 @@ def test_download_sr_dataset_unpacks_an_archive_once(tmp_path, monkeypatch):
     (folder / "BSD100" / "HR" / "img_001.png").unlink()
     sr_data.download_sr_dataset("BSDS100", tmp_path, progress=False)
     assert not (folder / "BSD100" / "HR" / "img_001.png").exists()  # not unpacked again
+
+
+def test_frequency_functions_default_to_8x8_jpeg_blocks():
+    """The paper analyses 8x8 DCT blocks: defaults give 64 bands and 8x8 tiles."""
+    from invnb.frequency import band_retention, frequency_profile, image_patches, mean_band_retention, zigzag_band
+
+    img = np.arange(16 * 20, dtype=np.float64).reshape(16, 20)
+    tiles = image_patches(img)
+    assert tiles.shape == (2, 2, 8, 8)
+    np.testing.assert_array_equal(tiles[1, 0], img[8:16, 0:8])
+    # (row, col) -> position in the JPEG table: (0, 1) is natural index 1, (7, 7) is 63, (2, 0) is 16
+    assert [zigzag_band(0, 1), zigzag_band(2, 0), zigzag_band(7, 7)] == [
+        _JPEG_ZIGZAG.index(1), _JPEG_ZIGZAG.index(16), _JPEG_ZIGZAG.index(63)]
+    x = img[:16, :16] + 1.0
+    assert frequency_profile(x, x).all.shape == (64,)
+    assert band_retention(x, x).shape == (64,) and mean_band_retention([(x, x)]).shape == (64,)
