@@ -76,3 +76,18 @@ def test_mean_curve_averages_over_images():
     c = CausalCurve(auc=torch.zeros(2), fractions=torch.tensor([0.0, 0.5, 1.0]), scores=scores, classes=None,
                     mode="deletion", step=1)
     torch.testing.assert_close(c.mean_curve(), torch.tensor([0.5, 0.5, 0.5]))
+
+
+def test_the_benchmarks_pointing_tie_tolerance_is_a_tenth_of_a_percent():
+    """POINTING_RTOL is documented as 0.1%: a pixel 0.05% below the maximum ties with it (half
+    the tied pixels inside the mask: 0.5), one 0.15% below does not (the maximum is outside: 0)."""
+    from invnb.metrics import POINTING_RTOL, pointing_game
+
+    a = torch.zeros(2, 4, 4)
+    a[:, 0, 0] = 1.0  # the maximum, outside the mask
+    a[0, 3, 3] = 1.0 - 5e-4
+    a[1, 3, 3] = 1.0 - 1.5e-3
+    m = torch.zeros(2, 4, 4, dtype=torch.bool)
+    m[:, 3, 3] = True
+    got = pointing_game(a.double(), m, rtol=POINTING_RTOL)
+    assert got.tolist() == pytest.approx([0.5, 0.0])

@@ -344,3 +344,16 @@ def test_frequency_functions_default_to_8x8_jpeg_blocks():
     x = img[:16, :16] + 1.0
     assert frequency_profile(x, x).all.shape == (64,)
     assert band_retention(x, x).shape == (64,) and mean_band_retention([(x, x)]).shape == (64,)
+
+
+def test_high_band_share_is_nan_without_a_finite_nonzero_ac_total():
+    import warnings
+
+    from invnb.frequency import high_band_share
+
+    inf_curve = np.zeros(64)
+    inf_curve[[0, 2]] = [1.0, np.inf]  # the AC total is infinite: no share can be told
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no 0/0 warnings on the way
+        assert np.isnan(high_band_share(inf_curve))
+        assert np.isnan(high_band_share(np.eye(1, 64, 0).ravel()))  # DC only: AC total 0
