@@ -91,3 +91,19 @@ def test_the_benchmarks_pointing_tie_tolerance_is_a_tenth_of_a_percent():
     m[:, 3, 3] = True
     got = pointing_game(a.double(), m, rtol=POINTING_RTOL)
     assert got.tolist() == pytest.approx([0.5, 0.0])
+
+
+def test_pointing_game_scores_maps_in_their_own_precision_and_with_grad():
+    """A float64 map whose maximum exceeds a pixel outside the mask by 1e-12 (below float32
+    resolution) is a clean hit, not a tie; a map that still requires grad is scored as is, and a
+    numpy map gives the same answer."""
+    from invnb.metrics import pointing_game
+
+    a = torch.zeros(1, 4, 4, dtype=torch.float64)
+    a[0, 0, 0] = 1.0
+    a[0, 3, 3] = 1.0 + 1e-12
+    m = torch.zeros(1, 4, 4, dtype=torch.bool)
+    m[0, 3, 3] = True
+    assert pointing_game(a.clone().requires_grad_(True), m).tolist() == pytest.approx([1.0])
+    assert pointing_game(a.numpy(), m.numpy()).tolist() == pytest.approx([1.0])
+    assert pointing_game(a.float(), m).tolist() == pytest.approx([0.5])  # in float32 they tie
