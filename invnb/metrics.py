@@ -283,7 +283,7 @@ def default_step(height: int, width: int) -> int:
     return max(1, math.ceil(height * width / RISE_STEPS))
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=8)  # pragma: no mutate (cache size: speed only)
 def _rise_kernel_np(kernel_size: int, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 

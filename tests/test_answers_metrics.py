@@ -107,3 +107,24 @@ def test_pointing_game_scores_maps_in_their_own_precision_and_with_grad():
     assert pointing_game(a.clone().requires_grad_(True), m).tolist() == pytest.approx([1.0])
     assert pointing_game(a.numpy(), m.numpy()).tolist() == pytest.approx([1.0])
     assert pointing_game(a.float(), m).tolist() == pytest.approx([0.5])  # in float32 they tie
+
+
+def test_rise_kernel_is_a_reflected_gaussian_centred_in_its_window():
+    """RISE's 11x11, sigma 5 kernel from its recipe written out: a unit delta at the centre (5, 5)
+    blurred by scipy's sampled Gaussian (radius 4 sigma = 20, normalised) with half-sample
+    reflection, which is separable and per axis folds the taps at d = i - 5 and at the mirror
+    images of the centre (-6 and 16, period 22) back into the window."""
+    import math
+
+    from invnb.metrics import rise_blur_kernel
+
+    sigma, radius = 5.0, 20
+    w = {d: math.exp(-d * d / (2 * sigma**2)) for d in range(-radius, radius + 1)}
+    total = sum(w.values())
+    centres = [c + 22 * k for k in range(-3, 4) for c in (5, -6)]
+    g = torch.tensor([sum(w.get(i - c, 0.0) for c in centres) / total for i in range(11)], dtype=torch.float64)
+    expected = torch.outer(g, g)
+    got = rise_blur_kernel()
+    assert got.shape == (11, 11)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-7)
+    assert float(got.sum()) == pytest.approx(1.0, abs=1e-5)

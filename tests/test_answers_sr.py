@@ -357,3 +357,26 @@ def test_high_band_share_is_nan_without_a_finite_nonzero_ac_total():
         warnings.simplefilter("error")  # and no 0/0 warnings on the way
         assert np.isnan(high_band_share(inf_curve))
         assert np.isnan(high_band_share(np.eye(1, 64, 0).ravel()))  # DC only: AC total 0
+
+
+def test_band_retention_modes_differ_for_a_sign_flipped_inverse():
+    """x_hat = -x keeps every band's magnitude (1) but is the opposite of the input's own content
+    (least-squares gain -1)."""
+    from invnb.frequency import band_retention
+
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 16))
+    np.testing.assert_allclose(band_retention(-x, x, mode="magnitude"), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(band_retention(-x, x, mode="projection"), -1.0, rtol=1e-9)
+
+
+def test_mean_profile_of_curves_that_are_all_nan_is_nan():
+    """No image has a focused patch: the mean focused curve is NaN (64 bands), the rest averages."""
+    from invnb.frequency import FrequencyProfile, mean_frequency_profile
+
+    nan, ones = np.full(64, np.nan), np.ones(64)
+    p = FrequencyProfile(focused=nan, unfocused=ones, all=ones, n_focused=0, n_unfocused=4)
+    q = FrequencyProfile(focused=nan, unfocused=3 * ones, all=3 * ones, n_focused=0, n_unfocused=4)
+    m = mean_frequency_profile([p, q])
+    assert m.focused.shape == (64,) and np.isnan(m.focused).all()
+    np.testing.assert_allclose(m.unfocused, 2.0)
+    assert m.n_unfocused == 8
