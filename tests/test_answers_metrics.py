@@ -128,3 +128,19 @@ def test_rise_kernel_is_a_reflected_gaussian_centred_in_its_window():
     assert got.shape == (11, 11)
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-7)
     assert float(got.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_causal_metrics_print_no_progress_bar_by_default(capfd):
+    """Library calls are quiet unless progress=True is asked for (a notebook loop over images
+    would otherwise print one bar per call)."""
+    from invnb.metrics import deletion_auc, deletion_curve, insertion_auc, insertion_curve
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
+    x, a = torch.rand(2, 3, 4, 4), torch.rand(2, 4, 4)
+    capfd.readouterr()
+    for f in (deletion_curve, insertion_curve, deletion_auc, insertion_auc):
+        f(model, x, a)
+    assert capfd.readouterr().err == ""
+    deletion_curve(model, x, a, progress=True)
+    assert "deletion" in capfd.readouterr().err  # the bar does show when asked for
