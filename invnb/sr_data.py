@@ -121,7 +121,8 @@ def rgb2ycbcr(rgb: np.ndarray) -> np.ndarray:
     for p in range(3):  # same summation order as MATLAB's imlincomb
         out[..., p] = t[p, 0] * x[..., 0] + t[p, 1] * x[..., 1] + t[p, 2] * x[..., 2] + offset[p]
     if rgb.dtype == np.uint8:
-        return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)  # pragma: no mutate (unreachable bounds: uint8 RGB maps into [16, 240])
+        rounded = np.floor(out + 0.5)  # MATLAB's round half up
+        return np.clip(rounded, 0, 255).astype(np.uint8)  # pragma: no mutate (bounds unreachable: uint8 RGB maps into [16, 240])
     return out
 
 
