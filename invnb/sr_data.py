@@ -305,7 +305,7 @@ def make_sr_sample(
             if s > scale:
                 break
             hr = modcrop(hr, s)
-        if scale > 4:
+        if scale > 4:  # pragma: no mutate (>= is equivalent: modcrop is idempotent)
             hr = modcrop(hr, scale)
     else:
         hr = modcrop(hr, scale)
