@@ -147,11 +147,11 @@ def test_causal_metrics_print_no_progress_bar_by_default(capfd):
 
 
 def test_mass_in_mask_by_hand_for_a_small_total_and_a_zero_map():
-    """|a| = 0.1 inside and 0.3 outside: 0.1 / 0.4 = 0.25 (the total is below 1 on purpose); an
+    """|a| = 0.2 inside and 0.2 outside: 0.2 / 0.4 = 0.5 (the total is below 1 on purpose); an
     all-zero map is uniform: the mask's area fraction, 1/4."""
     from invnb.metrics import mass_in_mask
 
-    a = torch.tensor([[[0.1, -0.3], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    a = torch.tensor([[[0.2, -0.2], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
     m = torch.tensor([[[True, False], [False, False]], [[True, False], [False, False]]])
-    assert mass_in_mask(a, m).tolist() == pytest.approx([0.25, 0.25], rel=1e-6)
-    assert mass_in_mask(a * 1e-3, m).tolist() == pytest.approx([0.25, 0.25], rel=1e-5)
+    assert mass_in_mask(a, m).tolist() == pytest.approx([0.5, 0.25], rel=1e-6)
+    assert mass_in_mask(a * 1e-3, m).tolist() == pytest.approx([0.5, 0.25], rel=1e-5)
