@@ -374,3 +374,28 @@ def test_fista_margin_continuation_stays_within_the_budget():
         torch.testing.assert_close(res.cost, p.cost(res.x))  # the exact margin at the answer
     start = p.cost(p.project(p.x0))
     assert bool((res.cost < start - 0.1).all())
+
+
+def test_smoothed_margin_by_hand_for_a_small_temperature():
+    """z = (1.0, 0.2, 0.5), class 0: gaps to the other classes -0.8 and -0.5; with tau = 0.5 the
+    smoothed margin is 0.5 log(exp(-1.6) + exp(-1.0)); with tau = 0 it is the plain max, -0.5."""
+    z = torch.tensor([[1.0, 0.2, 0.5]], dtype=torch.float64)
+    common = dict(forward=lambda x: x, lo=-torch.ones_like(z), hi=torch.ones_like(z), x0=z,
+                  classes=torch.tensor([0]))
+    smooth = LayerProblem(**common, smoothing=0.5).data_cost(z)
+    assert float(smooth[0]) == pytest.approx(0.5 * math.log(math.exp(-1.6) + math.exp(-1.0)), rel=1e-12)
+    assert float(LayerProblem(**common).data_cost(z)[0]) == pytest.approx(-0.5, rel=1e-12)
+
+
+def test_fista_on_a_reflect_padded_conv_solves_that_conv():
+    """A Conv2d with reflect padding is not the zero-padded matrix of the fast path: the answer
+    must be the one for the layer as it is (the same layer passed as an opaque function)."""
+    p = _fista_problem(1.0, "l2", lam=0.3)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False, padding_mode="reflect").double()
+    with torch.no_grad():
+        conv.weight.copy_(p.forward.weight)
+    t = F.relu(conv(p.hi * 0.7)).detach()
+    direct = solve_fista(LayerProblem(**{**p.__dict__, "forward": conv, "target": t}))
+    opaque = solve_fista(LayerProblem(**{**p.__dict__, "forward": lambda x: conv(x), "target": t}))
+    torch.testing.assert_close(direct.x, opaque.x, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(direct.cost, opaque.cost, rtol=1e-8, atol=1e-12)
