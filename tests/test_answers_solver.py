@@ -399,3 +399,17 @@ def test_fista_on_a_reflect_padded_conv_solves_that_conv():
     opaque = solve_fista(LayerProblem(**{**p.__dict__, "forward": lambda x: conv(x), "target": t}))
     torch.testing.assert_close(direct.x, opaque.x, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(direct.cost, opaque.cost, rtol=1e-8, atol=1e-12)
+
+
+def test_fista_default_stopping_rule_from_its_history():
+    """Defaults tol=1e-3, window=5, min_iter=5: a sample stops at the first iteration k >= 5 with
+    f(k-5) - f(k) <= 1e-3 max(|f(k)|, |f(k-5)|), read off the recorded costs; a tolerance every
+    step meets stops everything after exactly 5."""
+    p = _fista_problem(1.0, "l2", lam=0.3, n=3)
+    assert torch.equal(solve_fista(p, tol=10.0).iterations, torch.full((3,), 5))
+    res = solve_fista(p, record_history=True)
+    h = res.history.double()  # (iterations + 1, N); a stopped sample's column stays constant
+    for i in range(h.shape[1]):
+        k = next(k for k in range(5, h.shape[0])
+                 if h[k - 5, i] - h[k, i] <= 1e-3 * max(abs(h[k, i]), abs(h[k - 5, i])))
+        assert int(res.iterations[i]) == k, (i, k)
