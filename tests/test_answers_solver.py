@@ -413,3 +413,24 @@ def test_fista_default_stopping_rule_from_its_history():
         k = next(k for k in range(5, h.shape[0])
                  if h[k - 5, i] - h[k, i] <= 1e-3 * max(abs(h[k, i]), abs(h[k - 5, i])))
         assert int(res.iterations[i]) == k, (i, k)
+
+
+def _identity_problem(t, x0, lam):
+    lin = torch.nn.Linear(t.shape[1], t.shape[1], bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.eye(t.shape[1], dtype=torch.float64))
+    return LayerProblem(forward=lin, lo=torch.zeros_like(t), hi=torch.ones_like(t), x0=x0, target=t,
+                        lam=lam, penalty="l2")
+
+
+def test_fista_closed_form_from_zero_and_from_an_exact_fit():
+    """min ||t - x|| + lam ||x|| over x in [0, 1]^n with lam < 1: along x = s t the cost is
+    (|1 - s| + lam s) ||t||, least at s = 1, so x* = t and the cost is lam ||t||. Started at t/2
+    and at t itself (zero residual, where the data term's gradient is undefined)."""
+    t = torch.tensor([[0.5, 0.25, 0.75, 0.125]], dtype=torch.float64)
+    opt = 0.3 * float(t.norm())
+    for x0 in (0.5 * t, t.clone()):
+        res = solve_fista(_identity_problem(t, x0, 0.3))
+        assert torch.isfinite(res.x).all()
+        assert float(res.cost[0]) == pytest.approx(opt, rel=2e-3)
+        torch.testing.assert_close(res.x, t, rtol=0, atol=0.02)
