@@ -423,7 +423,7 @@ def _identity_problem(t, x0, lam):
                         lam=lam, penalty="l2")
 
 
-def test_fista_closed_form_from_zero_and_from_an_exact_fit():
+def test_fista_closed_form_from_half_and_from_an_exact_fit():
     """min ||t - x|| + lam ||x|| over x in [0, 1]^n with lam < 1: along x = s t the cost is
     (|1 - s| + lam s) ||t||, least at s = 1, so x* = t and the cost is lam ||t||. Started at t/2
     and at t itself (zero residual, where the data term's gradient is undefined)."""
