@@ -434,3 +434,18 @@ def test_fista_closed_form_from_half_and_from_an_exact_fit():
         assert torch.isfinite(res.x).all()
         assert float(res.cost[0]) == pytest.approx(opt, rel=2e-3)
         torch.testing.assert_close(res.x, t, rtol=0, atol=0.02)
+
+
+def test_rowwise_layer_is_the_same_map_and_the_same_inverse():
+    """RowWise only changes how a batch is evaluated (one sample at a time), not the map: its
+    output, and FISTA's answer through it, are the plain layer's."""
+    from invnb.solver import RowWise
+
+    p = _fista_problem(1.0, "l2", lam=0.3)
+    rw = RowWise(p.forward)
+    x = p.hi * 0.6
+    torch.testing.assert_close(rw(x), p.forward(x), rtol=1e-12, atol=1e-12)
+    plain = solve_fista(p)
+    rowwise = solve_fista(LayerProblem(**{**p.__dict__, "forward": rw}))
+    torch.testing.assert_close(rowwise.x, plain.x, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(rowwise.cost, plain.cost, rtol=1e-9, atol=1e-12)
