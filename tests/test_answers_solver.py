@@ -371,6 +371,7 @@ def test_fista_margin_continuation_stays_within_the_budget():
     for budget in (4, 8, 40, 120):
         res = solve_fista(p, max_iter=budget)
         assert int(res.iterations.max()) <= budget
+        assert int(res.iterations.min()) >= 4  # each of the four stages takes at least one step
         torch.testing.assert_close(res.cost, p.cost(res.x))  # the exact margin at the answer
     start = p.cost(p.project(p.x0))
     assert bool((res.cost < start - 0.1).all())
