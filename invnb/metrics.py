@@ -283,7 +283,7 @@ def default_step(height: int, width: int) -> int:
     return max(1, math.ceil(height * width / RISE_STEPS))
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=8)  # pragma: no mutate (cache size: speed only)
 def _rise_kernel_np(kernel_size: int, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
@@ -450,7 +450,7 @@ def _causal_curve(
     point_idx = torch.arange(n_points, device=x.device).repeat_interleave(n)
     image_idx = torch.arange(n, device=x.device).repeat(n_points)
     scores = torch.empty(ranks.shape[0], n_points * n, device=x.device)
-    chunk = n if batch_size is None else batch_size
+    chunk = n if batch_size is None else batch_size  # pragma: no mutate (chunk size: memory only, same scores)
     slices = _chunks(n_points * n, chunk)
     for s in tqdm(slices, desc=mode, disable=not progress, leave=False):
         im, pt = image_idx[s], point_idx[s]

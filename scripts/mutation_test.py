@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: module -> the test files that check it (answer tests first: they kill fastest)
 MODULES = {
     "solver": ["tests/test_answers_solver.py", "tests/test_solver.py"],
-    "inverse": ["tests/test_answers_inverse.py", "tests/test_inverse.py"],
+    "inverse": ["tests/test_answers_inverse.py", "tests/test_inverse.py", "tests/test_inverse_auto.py"],
     "metrics": ["tests/test_answers_metrics.py", "tests/test_metrics.py"],
     "sr_data": ["tests/test_answers_sr.py", "tests/test_sr_data.py"],
     "sr_metrics": ["tests/test_answers_sr.py", "tests/test_sr_metrics.py"],

@@ -314,3 +314,15 @@ def test_class_targets_need_logits_at_the_top():
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
     with pytest.raises(ValueError, match="logits"):
         LayerwiseInverse(model, max_iter=5).invert(torch.rand(2, 4), target=1)
+
+
+def test_ratio_attribution_by_hand_where_the_input_is_near_zero():
+    """kind="ratio", eps = 1e-6, one channel: pixel 1 keeps all of x = 1 (ratio 1/(1 + 1e-6)),
+    pixel 2 keeps 1e-6 of x = 2e-6 (ratio 1e-6/3e-6 = 1/3); max-normalised: (1, 1/3 (1 + 1e-6))."""
+    from invnb.inverse import attribution_map
+
+    x = torch.tensor([1.0, 2e-6], dtype=torch.float64).reshape(1, 1, 1, 2)
+    x_hat = torch.tensor([1.0, 1e-6], dtype=torch.float64).reshape(1, 1, 1, 2)
+    got = attribution_map(x_hat, x, kind="ratio")
+    torch.testing.assert_close(got, torch.tensor([[[1.0, (1 + 1e-6) / 3]]], dtype=torch.float64),
+                               rtol=1e-9, atol=0)

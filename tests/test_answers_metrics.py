@@ -76,3 +76,82 @@ def test_mean_curve_averages_over_images():
     c = CausalCurve(auc=torch.zeros(2), fractions=torch.tensor([0.0, 0.5, 1.0]), scores=scores, classes=None,
                     mode="deletion", step=1)
     torch.testing.assert_close(c.mean_curve(), torch.tensor([0.5, 0.5, 0.5]))
+
+
+def test_the_benchmarks_pointing_tie_tolerance_is_a_tenth_of_a_percent():
+    """POINTING_RTOL is documented as 0.1%: a pixel 0.05% below the maximum ties with it (half
+    the tied pixels inside the mask: 0.5), one 0.15% below does not (the maximum is outside: 0)."""
+    from invnb.metrics import POINTING_RTOL, pointing_game
+
+    a = torch.zeros(2, 4, 4)
+    a[:, 0, 0] = 1.0  # the maximum, outside the mask
+    a[0, 3, 3] = 1.0 - 5e-4
+    a[1, 3, 3] = 1.0 - 1.5e-3
+    m = torch.zeros(2, 4, 4, dtype=torch.bool)
+    m[:, 3, 3] = True
+    got = pointing_game(a.double(), m, rtol=POINTING_RTOL)
+    assert got.tolist() == pytest.approx([0.5, 0.0])
+
+
+def test_pointing_game_scores_maps_in_their_own_precision_and_with_grad():
+    """A float64 map whose maximum exceeds a pixel outside the mask by 1e-12 (below float32
+    resolution) is a clean hit, not a tie; a map that still requires grad is scored as is, and a
+    numpy map gives the same answer."""
+    from invnb.metrics import pointing_game
+
+    a = torch.zeros(1, 4, 4, dtype=torch.float64)
+    a[0, 0, 0] = 1.0
+    a[0, 3, 3] = 1.0 + 1e-12
+    m = torch.zeros(1, 4, 4, dtype=torch.bool)
+    m[0, 3, 3] = True
+    assert pointing_game(a.clone().requires_grad_(True), m).tolist() == pytest.approx([1.0])
+    assert pointing_game(a.numpy(), m.numpy()).tolist() == pytest.approx([1.0])
+    assert pointing_game(a.float(), m).tolist() == pytest.approx([0.5])  # in float32 they tie
+
+
+def test_rise_kernel_is_a_reflected_gaussian_centred_in_its_window():
+    """RISE's 11x11, sigma 5 kernel from its recipe written out: a unit delta at the centre (5, 5)
+    blurred by scipy's sampled Gaussian (radius 4 sigma = 20, normalised) with half-sample
+    reflection, which is separable and per axis folds the taps at d = i - 5 and at the mirror
+    images of the centre (-6 and 16, period 22) back into the window."""
+    import math
+
+    from invnb.metrics import rise_blur_kernel
+
+    sigma, radius = 5.0, 20
+    w = {d: math.exp(-d * d / (2 * sigma**2)) for d in range(-radius, radius + 1)}
+    total = sum(w.values())
+    centres = [c + 22 * k for k in range(-3, 4) for c in (5, -6)]
+    g = torch.tensor([sum(w.get(i - c, 0.0) for c in centres) / total for i in range(11)], dtype=torch.float64)
+    expected = torch.outer(g, g)
+    got = rise_blur_kernel()
+    assert got.shape == (11, 11)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-7)
+    assert float(got.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_causal_metrics_print_no_progress_bar_by_default(capfd):
+    """Library calls are quiet unless progress=True is asked for (a notebook loop over images
+    would otherwise print one bar per call)."""
+    from invnb.metrics import deletion_auc, deletion_curve, insertion_auc, insertion_curve
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
+    x, a = torch.rand(2, 3, 4, 4), torch.rand(2, 4, 4)
+    capfd.readouterr()
+    for f in (deletion_curve, insertion_curve, deletion_auc, insertion_auc):
+        f(model, x, a)
+    assert capfd.readouterr().err == ""
+    deletion_curve(model, x, a, progress=True)
+    assert "deletion" in capfd.readouterr().err  # the bar does show when asked for
+
+
+def test_mass_in_mask_by_hand_for_a_small_total_and_a_zero_map():
+    """|a| = 0.2 inside and 0.2 outside: 0.2 / 0.4 = 0.5 (the total is below 1 on purpose); an
+    all-zero map is uniform: the mask's area fraction, 1/4."""
+    from invnb.metrics import mass_in_mask
+
+    a = torch.tensor([[[0.2, -0.2], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    m = torch.tensor([[[True, False], [False, False]], [[True, False], [False, False]]])
+    assert mass_in_mask(a, m).tolist() == pytest.approx([0.5, 0.25], rel=1e-6)
+    assert mass_in_mask(a * 1e-3, m).tolist() == pytest.approx([0.5, 0.25], rel=1e-5)

@@ -371,6 +371,82 @@ def test_fista_margin_continuation_stays_within_the_budget():
     for budget in (4, 8, 40, 120):
         res = solve_fista(p, max_iter=budget)
         assert int(res.iterations.max()) <= budget
+        assert int(res.iterations.min()) >= 4  # each of the four stages takes at least one step
         torch.testing.assert_close(res.cost, p.cost(res.x))  # the exact margin at the answer
     start = p.cost(p.project(p.x0))
     assert bool((res.cost < start - 0.1).all())
+
+
+def test_smoothed_margin_by_hand_for_a_small_temperature():
+    """z = (1.0, 0.2, 0.5), class 0: gaps to the other classes -0.8 and -0.5; with tau = 0.5 the
+    smoothed margin is 0.5 log(exp(-1.6) + exp(-1.0)); with tau = 0 it is the plain max, -0.5."""
+    z = torch.tensor([[1.0, 0.2, 0.5]], dtype=torch.float64)
+    common = dict(forward=lambda x: x, lo=-torch.ones_like(z), hi=torch.ones_like(z), x0=z,
+                  classes=torch.tensor([0]))
+    smooth = LayerProblem(**common, smoothing=0.5).data_cost(z)
+    assert float(smooth[0]) == pytest.approx(0.5 * math.log(math.exp(-1.6) + math.exp(-1.0)), rel=1e-12)
+    assert float(LayerProblem(**common).data_cost(z)[0]) == pytest.approx(-0.5, rel=1e-12)
+
+
+def test_fista_on_a_reflect_padded_conv_solves_that_conv():
+    """A Conv2d with reflect padding is not the zero-padded matrix of the fast path: the answer
+    must be the one for the layer as it is (the same layer passed as an opaque function)."""
+    p = _fista_problem(1.0, "l2", lam=0.3)
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False, padding_mode="reflect").double()
+    with torch.no_grad():
+        conv.weight.copy_(p.forward.weight)
+    t = F.relu(conv(p.hi * 0.7)).detach()
+    direct = solve_fista(LayerProblem(**{**p.__dict__, "forward": conv, "target": t}))
+    opaque = solve_fista(LayerProblem(**{**p.__dict__, "forward": lambda x: conv(x), "target": t}))
+    torch.testing.assert_close(direct.x, opaque.x, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(direct.cost, opaque.cost, rtol=1e-8, atol=1e-12)
+
+
+def test_fista_default_stopping_rule_from_its_history():
+    """Defaults tol=1e-3, window=5, min_iter=5: a sample stops at the first iteration k >= 5 with
+    f(k-5) - f(k) <= 1e-3 max(|f(k)|, |f(k-5)|), read off the recorded costs; a tolerance every
+    step meets stops everything after exactly 5."""
+    p = _fista_problem(1.0, "l2", lam=0.3, n=3)
+    assert torch.equal(solve_fista(p, tol=10.0).iterations, torch.full((3,), 5))
+    res = solve_fista(p, record_history=True)
+    h = res.history.double()  # (iterations + 1, N); a stopped sample's column stays constant
+    for i in range(h.shape[1]):
+        k = next(k for k in range(5, h.shape[0])
+                 if h[k - 5, i] - h[k, i] <= 1e-3 * max(abs(h[k, i]), abs(h[k - 5, i])))
+        assert int(res.iterations[i]) == k, (i, k)
+
+
+def _identity_problem(t, x0, lam):
+    lin = torch.nn.Linear(t.shape[1], t.shape[1], bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.eye(t.shape[1], dtype=torch.float64))
+    return LayerProblem(forward=lin, lo=torch.zeros_like(t), hi=torch.ones_like(t), x0=x0, target=t,
+                        lam=lam, penalty="l2")
+
+
+def test_fista_closed_form_from_half_and_from_an_exact_fit():
+    """min ||t - x|| + lam ||x|| over x in [0, 1]^n with lam < 1: along x = s t the cost is
+    (|1 - s| + lam s) ||t||, least at s = 1, so x* = t and the cost is lam ||t||. Started at t/2
+    and at t itself (zero residual, where the data term's gradient is undefined)."""
+    t = torch.tensor([[0.5, 0.25, 0.75, 0.125]], dtype=torch.float64)
+    opt = 0.3 * float(t.norm())
+    for x0 in (0.5 * t, t.clone()):
+        res = solve_fista(_identity_problem(t, x0, 0.3))
+        assert torch.isfinite(res.x).all()
+        assert float(res.cost[0]) == pytest.approx(opt, rel=2e-3)
+        torch.testing.assert_close(res.x, t, rtol=0, atol=0.02)
+
+
+def test_rowwise_layer_is_the_same_map_and_the_same_inverse():
+    """RowWise only changes how a batch is evaluated (one sample at a time), not the map: its
+    output, and FISTA's answer through it, are the plain layer's."""
+    from invnb.solver import RowWise
+
+    p = _fista_problem(1.0, "l2", lam=0.3)
+    rw = RowWise(p.forward)
+    x = p.hi * 0.6
+    torch.testing.assert_close(rw(x), p.forward(x), rtol=1e-12, atol=1e-12)
+    plain = solve_fista(p)
+    rowwise = solve_fista(LayerProblem(**{**p.__dict__, "forward": rw}))
+    torch.testing.assert_close(rowwise.x, plain.x, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(rowwise.cost, plain.cost, rtol=1e-9, atol=1e-12)

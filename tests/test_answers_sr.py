@@ -2,6 +2,7 @@
 independently of the code under test."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +159,224 @@ def test_da_de_ssim_uses_data_range_one_and_means_weigh_by_image_count():
                   n_images=3)
     m = mean_da_de_table([a, b])
     assert m.n_images == 4 and m.psnr["dA"] == pytest.approx(25.0) and m.ssim["dE"] == pytest.approx(0.8)
+
+
+# JPEG zigzag scan of an 8x8 block (ITU-T T.81, figure A.6): position k -> natural index 8*row + col
+_JPEG_ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48,
+                41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+                30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63]
+
+
+def test_default_zigzag_is_the_jpeg_8x8_scan():
+    from invnb.frequency import zigzag_indices
+
+    order = zigzag_indices()
+    np.testing.assert_array_equal(order[:, 0] * 8 + order[:, 1], _JPEG_ZIGZAG)
+
+
+def test_default_high_band_cut_is_the_main_anti_diagonal():
+    """Default cut: the bands on and beyond the 8x8 block's main anti-diagonal (row + col >= 7)."""
+    from invnb.frequency import high_band_share
+
+    rng = np.random.default_rng(0)
+    curve = rng.uniform(0.5, 1.5, 64)  # zigzag order
+    rows_cols = np.array([divmod(k, 8) for k in _JPEG_ZIGZAG])
+    high = rows_cols.sum(axis=1) >= 7
+    expected = curve[high].sum() / curve[1:].sum()
+    assert high_band_share(curve) == pytest.approx(expected, rel=1e-12)
+
+
+def test_band_retention_is_nan_where_the_input_has_nothing_even_with_no_floor():
+    """An all-zero x has nothing to keep in any band: every band is NaN (not inf), whatever the
+    floor, even though x_hat has energy there."""
+    from invnb.frequency import band_retention
+
+    x_hat = np.cos(np.pi * (2 * np.arange(8) + 1) / 16)[None, :] * np.ones((8, 1)) + 1.0
+    for mode in ("magnitude", "projection"):
+        for floor in (0.0, 1e-9):
+            assert np.isnan(band_retention(x_hat, np.zeros((8, 8)), rel_floor=floor, mode=mode)).all()
+
+
+def test_mean_band_retention_keeps_a_band_seen_in_one_image_only():
+    """A band that is NaN in one image and finite in the other is the finite value (mean over
+    the images that have it), not NaN."""
+    from invnb.frequency import mean_band_retention
+
+    x1 = np.ones((8, 8))  # only DC: AC bands NaN
+    ramp = np.cos(np.pi * (2 * np.arange(8) + 1) / 16)[None, :] * np.ones((8, 1))
+    x2 = np.ones((8, 8)) + ramp  # DC and one AC band
+    out = mean_band_retention([(0.5 * x1, x1), (3 * x2, x2)])
+    assert out[0] == pytest.approx((0.5 + 3.0) / 2, rel=1e-9)
+    assert out[1] == pytest.approx(3.0, rel=1e-9)
+    assert np.isnan(out[2:]).all()
+
+
+def test_cumulative_crop_beyond_x4_also_crops_by_the_scale():
+    """66 px cropped successively: x2 -> 66, x3 -> 66, x4 -> 64, then x5 -> 60 (and x6 from 64 -> 60)."""
+    from invnb.sr_data import make_sr_sample
+
+    hr = np.random.default_rng(0).integers(0, 256, (66, 66, 3), dtype=np.uint8)
+    assert make_sr_sample(hr, 5, cumulative_crop=True).im_gt.shape[:2] == (60, 60)
+    assert make_sr_sample(hr, 6, cumulative_crop=True).im_gt.shape[:2] == (60, 60)
+    assert make_sr_sample(hr, 4, cumulative_crop=True).im_gt.shape[:2] == (64, 64)
+
+
+def test_a_mat_file_without_the_sr_arrays_names_its_own_keys_only(tmp_path):
+    """The error lists the file's variables, not scipy's ``__header__``/``__version__`` entries."""
+    from scipy.io import savemat
+
+    from invnb.sr_data import load_sr_mat
+
+    f = tmp_path / "bird_GT_x2.mat"
+    savemat(f, {"im_gt_y": np.zeros((4, 4)), "other": np.ones(2)})
+    with pytest.raises(KeyError) as err:
+        load_sr_mat(f)
+    msg = str(err.value)
+    assert "'im_b_y'" in msg and "['im_gt_y', 'other']" in msg and "__" not in msg
+
+
+def test_image_paths_skip_files_inside_hidden_and_macos_folders(tmp_path):
+    from invnb.sr_data import hr_image_paths
+
+    for rel in ("a.png", "sub/b.png", "__MACOSX/a.png", ".cache/c.png", "sub/.d.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in hr_image_paths(tmp_path)] == ["a.png", "sub/b.png"]
+
+
+def test_default_artificial_image_is_the_papers_512_chirp():
+    """make_artificial_img.m: x, y = 1..512, sin(x^2/1024) sin(y^2/1024), min-max scaled, saved
+    with im2uint8 rounding (round half up)."""
+    from invnb.sr_data import artificial_hr, artificial_image
+
+    t = np.arange(1, 513, dtype=np.float64)
+    chirp = np.sin(t**2 / 1024)[:, None] * np.sin(t**2 / 1024)[None, :]
+    ref = (chirp - chirp.min()) / np.ptp(chirp)
+    img = artificial_image()
+    assert img.shape == (512, 512)
+    np.testing.assert_allclose(img, ref, atol=1e-12)
+    hr = artificial_hr()
+    assert hr.shape == (512, 512, 3) and hr.dtype == np.uint8
+    assert (hr[..., 0] == hr[..., 2]).all()
+    diff = np.abs(hr[..., 1].astype(int) - np.round(255 * ref).astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # only exact .5 ties may round apart
+
+
+def test_sr_dataset_archive_flags_match_their_file_names():
+    """Sets served as .tar.gz/.zip are unpacked; sets served as image files are not."""
+    from invnb.sr_data import SR_DATASETS
+
+    for name, spec in SR_DATASETS.items():
+        names = [f[1] for f in spec.files]
+        is_archive = [n.endswith((".tar.gz", ".tgz", ".zip", ".tar")) for n in names]
+        assert all(a == spec.archive for a in is_archive), (name, names)
+    assert {n for n, s in SR_DATASETS.items() if s.archive} == {"BSDS100", "Urban100"}
+
+
+def test_read_image_scales_16_bit_grey_to_8_bit(tmp_path):
+    """16-bit values v -> round(v * 255 / 65535): 0 -> 0, 257 -> 1, 32768 -> 128, 65535 -> 255."""
+    from PIL import Image
+
+    from invnb.sr_data import read_image
+
+    vals = np.array([[0, 257], [32768, 65535]], dtype=np.uint16)
+    f = tmp_path / "g16.png"
+    Image.fromarray(vals).save(f)
+    out = read_image(f)
+    assert out.shape == (2, 2, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 1], [[0, 1], [128, 255]])
+
+
+def test_embedded_sets_default_to_every_image_in_order():
+    from invnb.sr_data import EMBEDDED_SR_IMAGES, embedded_hr_images, load_embedded_sr_set
+
+    imgs = embedded_hr_images()
+    assert list(imgs) == list(EMBEDDED_SR_IMAGES)
+    assert all(im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8 for im in imgs.values())
+    first = load_embedded_sr_set(4, limit=1)
+    assert [s.name for s in first] == [next(iter(EMBEDDED_SR_IMAGES))] and first[0].im_gt.shape == (512, 512, 3)
+
+
+def test_download_sr_dataset_unpacks_an_archive_once(tmp_path, monkeypatch):
+    """An archive set: the archive goes to sr/_archives/, its contents to sr/<name>/, and a second
+    call neither downloads anew nor unpacks again (a marker file records the unpacking)."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from invnb import sr_data
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buf, format="PNG")
+    calls = []
+
+    def fake_download(url, dest, sha256, progress=True):
+        calls.append(Path(dest))
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(dest, "w:gz") as tar:
+            info = tarfile.TarInfo("BSD100/HR/img_001.png")
+            info.size = len(buf.getvalue())
+            tar.addfile(info, io.BytesIO(buf.getvalue()))
+        return Path(dest)
+
+    monkeypatch.setattr(sr_data, "download", fake_download)
+    folder = sr_data.download_sr_dataset("BSDS100", tmp_path, progress=False)
+    assert folder == tmp_path / "sr" / "BSDS100"
+    assert [p.parent for p in calls] == [tmp_path / "sr" / "_archives"]
+    assert [p.name for p in sr_data.hr_image_paths(folder)] == ["img_001.png"]
+    (folder / "BSD100" / "HR" / "img_001.png").unlink()
+    sr_data.download_sr_dataset("BSDS100", tmp_path, progress=False)
+    assert not (folder / "BSD100" / "HR" / "img_001.png").exists()  # not unpacked again
+
+
+def test_frequency_functions_default_to_8x8_jpeg_blocks():
+    """The paper analyses 8x8 DCT blocks: defaults give 64 bands and 8x8 tiles."""
+    from invnb.frequency import band_retention, frequency_profile, image_patches, mean_band_retention, zigzag_band
+
+    img = np.arange(16 * 20, dtype=np.float64).reshape(16, 20)
+    tiles = image_patches(img)
+    assert tiles.shape == (2, 2, 8, 8)
+    np.testing.assert_array_equal(tiles[1, 0], img[8:16, 0:8])
+    # (row, col) -> position in the JPEG table: (0, 1) is natural index 1, (7, 7) is 63, (2, 0) is 16
+    assert [zigzag_band(0, 1), zigzag_band(2, 0), zigzag_band(7, 7)] == [
+        _JPEG_ZIGZAG.index(1), _JPEG_ZIGZAG.index(16), _JPEG_ZIGZAG.index(63)]
+    x = img[:16, :16] + 1.0
+    assert frequency_profile(x, x).all.shape == (64,)
+    assert band_retention(x, x).shape == (64,) and mean_band_retention([(x, x)]).shape == (64,)
+
+
+def test_high_band_share_is_nan_without_a_finite_nonzero_ac_total():
+    import warnings
+
+    from invnb.frequency import high_band_share
+
+    inf_curve = np.zeros(64)
+    inf_curve[[0, 2]] = [1.0, np.inf]  # the AC total is infinite: no share can be told
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no 0/0 warnings on the way
+        assert np.isnan(high_band_share(inf_curve))
+        assert np.isnan(high_band_share(np.eye(1, 64, 0).ravel()))  # DC only: AC total 0
+
+
+def test_band_retention_modes_differ_for_a_sign_flipped_inverse():
+    """x_hat = -x keeps every band's magnitude (1) but is the opposite of the input's own content
+    (least-squares gain -1)."""
+    from invnb.frequency import band_retention
+
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 16))
+    np.testing.assert_allclose(band_retention(-x, x, mode="magnitude"), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(band_retention(-x, x, mode="projection"), -1.0, rtol=1e-9)
+
+
+def test_mean_profile_of_curves_that_are_all_nan_is_nan():
+    """No image has a focused patch: the mean focused curve is NaN (64 bands), the rest averages."""
+    from invnb.frequency import FrequencyProfile, mean_frequency_profile
+
+    nan, ones = np.full(64, np.nan), np.ones(64)
+    p = FrequencyProfile(focused=nan, unfocused=ones, all=ones, n_focused=0, n_unfocused=4)
+    q = FrequencyProfile(focused=nan, unfocused=3 * ones, all=3 * ones, n_focused=0, n_unfocused=4)
+    m = mean_frequency_profile([p, q])
+    assert m.focused.shape == (64,) and np.isnan(m.focused).all()
+    np.testing.assert_allclose(m.unfocused, 2.0)
+    assert m.n_unfocused == 8

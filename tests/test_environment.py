@@ -61,3 +61,38 @@ def test_environment_installs_invnb_itself_with_the_same_extras_and_python():
 def test_dask_extra_is_part_of_the_test_install():
     extras = _pyproject()["project"]["optional-dependencies"]
     assert extras["dask"] and set(extras["dask"]) <= set(extras["test"])
+
+
+# import name -> distribution name, where they differ
+_DIST_OF = {"yaml": "pyyaml", "PIL": "pillow", "skimage": "scikit-image", "resize_right": "resize-right",
+            "distributed": "dask", "tomli": None}
+
+
+def test_test_extra_installs_every_third_party_module_the_tests_import():
+    """`pip install -e .[test]` must be enough to collect every test file (issue 16)."""
+    import ast
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    local = {p.stem for p in (root / "tests").glob("*.py")} | {p.stem for p in (root / "scripts").glob("*.py")}
+    local |= {"invnb", "conftest"}
+    project = _pyproject()["project"]
+    reqs = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    installed = {re.split(r"[\s<>=!\[;~]", r, maxsplit=1)[0].lower() for r in reqs}
+    missing = set()
+    for f in (root / "tests").glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in local or top == "__future__":
+                    continue
+                dist = _DIST_OF.get(top, top)
+                if dist is not None and dist.lower() not in installed:
+                    missing.add(f"{top} ({f.name})")
+    assert not missing, f"tests import modules the [test] extra does not install: {sorted(missing)}"
