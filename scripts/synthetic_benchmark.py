@@ -669,8 +669,13 @@ def replot(folder: Path) -> int:
 
 
 def _base(method: str) -> str:
-    """The method a results or trade-off row belongs to (``inverse.abs`` and ``inverse (sweep)``: inverse)."""
-    return "inverse" if method == "inverse (sweep)" else split_name(method)[0]
+    """The method a results or trade-off row belongs to (``inverse.abs``: inverse).
+
+    The inverse's ``mask_weight`` sweep (``inverse (sweep)``: its own kept inputs at fixed
+    weights, which no map enters) is a unit of its own, so a run that recomputed only the
+    inverse's maps (``--mask-weights`` with no values) can take the sweep from another run.
+    """
+    return method if method.endswith(" (sweep)") else split_name(method)[0]
 
 
 def merge_note(sources: list[dict]) -> str:
@@ -712,8 +717,8 @@ def merge(folders: list[Path], out: Path) -> int:
                   "(config or n_images differ); only runs of the same benchmark can be merged", file=sys.stderr)
             return 2
     owner: dict[str, int] = {}
-    for i, (_, res, _, _) in enumerate(runs):
-        for r in res["rows"]:
+    for i, (_, res, tr, _) in enumerate(runs):
+        for r in res["rows"] + [r for r in tr["rows"] if r["mode"] != "object"]:
             owner.setdefault(_base(r["method"]), i)
     order = {m: k for k, m in enumerate(available_methods())}
     rows, errors, trade, means = [], {}, [], {}
@@ -729,6 +734,8 @@ def merge(folders: list[Path], out: Path) -> int:
         print("error: the runs' objects differ in amount; not the same images", file=sys.stderr)
         return 2
     trade.append(objects[0])
+    for row in rows:  # the trade-off columns from the merged trade-off rows (e.g. a sweep from another run)
+        add_tradeoff_summary(row, trade, objects[0]["amount"])
     sources = []
     for i, (folder, res, _, _) in enumerate(runs):
         command = res["command"].replace(str(folder.resolve()), str(folder))  # no machine path

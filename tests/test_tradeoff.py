@@ -199,8 +199,16 @@ def test_synthetic_benchmark_merge_takes_each_method_from_one_run(tmp_path):
     assert bench.main(["--out", str(c), "--methods", "sobel", "--tie-orders", "2", *common]) == 0
     # another protocol (tie orders): refused, nothing written
     assert bench.main(["--merge", str(c), str(a), "--out", str(out)]) == 2 and not out.exists()
+    # a sweep of own kept inputs is a unit of its own: here run a has one for uniform, run b none
+    trade_a = json.loads((a / "tradeoff.json").read_text())
+    trade_a["rows"].insert(0, {**trade_a["rows"][0], "method": "uniform (sweep)", "mode": "inverse",
+                               "amount": 0.1, "reid_top1": 1.0})
+    (a / "tradeoff.json").write_text(json.dumps(trade_a))
     assert bench.main(["--merge", str(b), str(a), "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
+    uniform = {r["method"]: r for r in res["rows"]}["uniform"]
+    assert uniform["source"] == 0  # from b, its own-sweep area from a's sweep: (0.05 + 0.2) / 0.3
+    assert uniform["tradeoff_auc_own"] == pytest.approx(0.25 / 0.3)
     rows = {r["method"]: r for r in res["rows"]}
     from invnb.baselines import available_methods
 
@@ -212,9 +220,9 @@ def test_synthetic_benchmark_merge_takes_each_method_from_one_run(tmp_path):
            for f, m in ((b, "uniform"), (b, "sobel"), (a, "saliency"))}
     for m, r in own.items():
         assert rows[m]["deletion_auc"] == pytest.approx(r["deletion_auc"], rel=1e-9)
-    assert [s["methods"] for s in res["merged_from"]] == [["uniform", "sobel"], ["saliency"]]
+    assert [set(s["methods"]) for s in res["merged_from"]] == [{"uniform", "sobel"}, {"uniform (sweep)", "saliency"}]
     trade = json.loads((out / "tradeoff.json").read_text())["rows"]
-    assert {r["method"] for r in trade} == {"saliency", "sobel", "uniform", "object (x * mask)"}
+    assert {r["method"] for r in trade} == {"saliency", "sobel", "uniform", "uniform (sweep)", "object (x * mask)"}
     assert set(json.loads((out / "curves.json").read_text())["methods"]) == {"saliency", "sobel", "uniform"}
     md = (out / "results.md").read_text()
     assert md.endswith(bench.merge_note(res["merged_from"]))
