@@ -511,15 +511,16 @@ def test_fista_on_a_dead_layer_returns_the_penalty_minimiser():
 
 def test_fista_margin_reaches_the_linear_programme_optimum():
     """The exact margin max_{j != c} z_j - z_c of a linear layer over a box is a linear programme
-    (min s subject to z_j - z_c <= s): scipy's linprog gives its optimum. FISTA's continuation
-    (smoothing down to 1e-4 of the logit spread) must end within 1e-4 of the logit spread of it;
-    a last stage at 1e-3 ends about 1e-3 away."""
+    (min s subject to z_j - z_c <= s): scipy's linprog gives its optimum. At the default budget
+    FISTA's continuation (smoothing down to 1e-4 of the logit spread) ends within 8e-5 of the
+    spread above it (measured 1.9e-5 to 2.8e-5 for classes 0, 2, 4); a last stage at 1e-3 ends
+    1.9e-4 to 2.7e-4 above it."""
     from scipy.optimize import linprog
 
     lin, xb, _ = _lin_problem(3.0)
     hi = xb.clamp(min=0)
     W, b = lin.weight.detach().numpy(), lin.bias.detach().numpy()
-    for c in (2, 0):
+    for c in (0, 2, 4):
         x = hi[None]
         p = LayerProblem(forward=lin, lo=torch.zeros_like(x), hi=x, x0=_avgpool_init(x), classes=torch.tensor([c]))
         others = [j for j in range(W.shape[0]) if j != c]
@@ -531,7 +532,7 @@ def test_fista_margin_reaches_the_linear_programme_optimum():
         assert lp.status == 0
         z0 = lin(p.project(p.x0)).detach()
         spread = float(z0.max() - z0.min())
-        res = solve_fista(p, max_iter=400)
+        res = solve_fista(p)
         gap = float(res.cost[0]) - lp.fun
         assert gap >= -1e-9, (c, gap)  # not below the optimum (sanity of the reference)
-        assert gap < 2e-4 * spread * math.log(len(others)), (c, gap, spread)
+        assert gap < 8e-5 * spread, (c, gap, spread)
