@@ -326,3 +326,96 @@ def test_ratio_attribution_by_hand_where_the_input_is_near_zero():
     got = attribution_map(x_hat, x, kind="ratio")
     torch.testing.assert_close(got, torch.tensor([[[1.0, (1 + 1e-6) / 3]]], dtype=torch.float64),
                                rtol=1e-9, atol=0)
+
+
+# --------------------------------------------------------------------------- documented defaults (issue 16)
+def test_documented_solver_defaults_reach_the_solver(monkeypatch):
+    """The docstring's defaults: fista with max_iter 300 and tol 1e-3; paper with max_iter 3000."""
+    model = _conv_relu_conv()
+    x = _pos_image(1)
+    seen_kw = []
+    real = inverse_mod.solve_fista
+
+    def spy(problem, **kw):
+        seen_kw.append(kw)
+        return real(problem, **{**kw, "max_iter": 5})  # the answer is not checked here: keep it fast
+
+    monkeypatch.setattr(inverse_mod, "solve_fista", spy)
+    LayerwiseInverse(model, mask_weight=0.3).invert(x, target=model(x).detach())
+    assert len(seen_kw) == 2
+    assert all(kw["max_iter"] == 300 and kw["tol"] == pytest.approx(1e-3, rel=1e-12) for kw in seen_kw)
+    assert LayerwiseInverse(model, solver="paper").max_iter == 3000
+
+
+def test_logits_below_a_dropout_get_the_margin_problem(monkeypatch):
+    """conv - ReLU - Flatten - Linear - Dropout (eval): the Linear is the logits layer (only
+    Dropout/Flatten above it), so it alone gets the class margin; the conv gets a target."""
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 16, 3),
+                          nn.Dropout(0.5)).double().eval()
+    x = _pos_image(2, 4, 4)
+    seen = _spy(monkeypatch)
+    LayerwiseInverse(model, mask_weight=0.3, max_iter=20).invert(x, target=[1, 2])
+    assert len(seen) == 2
+    assert tuple(seen[0].x0.shape) == (2, 32)  # the Linear's input
+    assert torch.equal(seen[0].classes, torch.tensor([1, 2])) and seen[0].target is None
+    assert seen[1].classes is None and tuple(seen[1].target.shape) == (2, 2, 4, 4)
+
+
+@pytest.mark.parametrize("target_scale", ["none", "forward", "active"])
+def test_target_scale_rescales_the_target_to_the_documented_norm(monkeypatch, target_scale):
+    """conv - ReLU with an output target 3 y: "none" hands the conv 3 y itself; "forward" rescales
+    it to the norm of the conv's output z (signs mixed here); "active" to the norm of relu(z),
+    what the ReLU after the conv passes on."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU()).double().eval()
+    x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
+    z = model[0](x).detach()
+    assert float(z.min()) < -0.05  # the two norms differ
+    target = 3 * model(x).detach()
+    seen = _spy(monkeypatch)
+    LayerwiseInverse(model, mask_weight=0.3, max_iter=5, target_scale=target_scale).invert(x, target=target)
+    expected = {"none": float(target.norm()), "forward": float(z.norm()), "active": float(z.clamp(min=0).norm())}
+    assert len(seen) == 1
+    assert float(seen[0].target.norm()) == pytest.approx(expected[target_scale], rel=1e-6)
+    torch.testing.assert_close(seen[0].target / seen[0].target.norm(), target / target.norm())
+
+
+def test_float32_model_solves_only_its_margin_layer_in_float64(monkeypatch):
+    """In float32 the margin layer (no penalty, several minimisers) is solved in float64; every
+    other layer in the model's own precision, and the features come back in float32."""
+    torch.manual_seed(8)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 16, 3)).eval()
+    x = _pos_image(2, 4, 4).float()
+    seen = _spy(monkeypatch)
+    res = LayerwiseInverse(model, mask_weight=0.3, max_iter=10).invert(x, target=[0, 1])
+    assert [p.classes is not None for p in seen] == [True, False]
+    assert seen[0].lo.dtype == seen[0].hi.dtype == seen[0].x0.dtype == torch.float64
+    assert seen[1].lo.dtype == seen[1].x0.dtype == seen[1].target.dtype == torch.float32
+    assert all(f.dtype == torch.float32 for f in res.features if f is not None)
+
+
+def test_strided_one_by_one_average_pool_is_solved_not_passed_through(monkeypatch):
+    """AvgPool2d(1, stride=2) keeps every other pixel: not an identity, so it is a layer problem
+    whose input is the full 4x4 map (an identity pool is only kernel 1, stride 1, no padding)."""
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AvgPool2d(1, stride=2),
+                          nn.Flatten(), nn.Linear(2 * 4, 3)).double().eval()
+    x = _pos_image(1, 4, 4)
+    seen = _spy(monkeypatch)
+    res = LayerwiseInverse(model, mask_weight=0.3, max_iter=10).invert(x)
+    assert len(seen) == 3 and tuple(seen[1].x0.shape) == (1, 2, 4, 4)
+    assert tuple(res.input.shape) == (1, 1, 4, 4)
+
+
+def test_batched_inverse_returns_the_attribution_of_its_input():
+    """With batch_size 1 over two images the result is concatenated; its attribution map is still
+    attribution_map(input, x) of each image, with the inverse's map settings."""
+    model = _conv_relu_conv()
+    x = _pos_image(2)
+    inv = LayerwiseInverse(model, mask_weight=0.3, max_iter=10, batch_size=1)
+    res = inv.invert(x, target=model(x).detach())
+    assert res.attribution is not None and tuple(res.attribution.shape) == (2, 8, 8)
+    expected = inverse_mod.attribution_map(res.input, x, inv.attribution, sigma=inv.map_sigma,
+                                           smoothing=inv.map_smoothing)
+    torch.testing.assert_close(res.attribution, expected)
