@@ -40,6 +40,17 @@ def test_amount_of_activation_subtracts_each_channel_minimum():
     assert float(amount_of_activation(x_hat, x)[0]) == pytest.approx(1 / 16, abs=1e-6)
 
 
+def test_amount_of_activation_eps_is_the_papers():
+    """The guard is the paper's 1e-6, which matters where the input is about that small: a kept
+    pixel with |x| = 1e-6 has ratio 1e-6 / (1e-6 + 1e-6) = 1/2, not about 1. One channel, 2x2:
+    ratios [1/(1 + 1e-6), 0, 1/2, 0], minimum 0, maximum 1/(1 + 1e-6), so the amount is
+    (1 + (1 + 1e-6) / 2) / 4 = 0.375000125 (a much smaller eps would give about 1/2)."""
+    x = torch.tensor([[[[1.0, 1.0], [1e-6, 1.0]]]], dtype=torch.float64)
+    x_hat = torch.tensor([[[[1.0, 0.0], [1e-6, 0.0]]]], dtype=torch.float64)
+    expected = (1 + (1 + 1e-6) / 2) / 4
+    assert float(amount_of_activation(x_hat, x)[0]) == pytest.approx(expected, abs=1e-9)
+
+
 def test_larger_mask_weight_keeps_less():
     """The trade-off moves one way: every step up in mask_weight lowers the amount of activation
     (measured on this tiny model: 0.66, 0.38, 0.077, 0.023); with no penalty every image is

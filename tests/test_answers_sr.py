@@ -380,3 +380,15 @@ def test_mean_profile_of_curves_that_are_all_nan_is_nan():
     assert m.focused.shape == (64,) and np.isnan(m.focused).all()
     np.testing.assert_allclose(m.unfocused, 2.0)
     assert m.n_unfocused == 8
+
+
+def test_band_retention_magnitude_is_a_mean_of_magnitudes_over_patches():
+    """Two tiles, the second the negative of the first (every DCT coefficient c, then -c); x_hat
+    keeps the first tile only. Mean |DCT(x_hat)| = |c| / 2, mean |DCT(x)| = |c|: 1/2 in every
+    band. (The magnitude of the mean, |c - c| / 2 = 0, would leave every band NaN.)"""
+    from invnb.frequency import band_retention
+
+    tile = np.random.default_rng(1).uniform(-1, 1, (8, 8))
+    x = np.concatenate([tile, -tile], axis=1)  # (8, 16): two 8x8 tiles
+    x_hat = np.concatenate([tile, np.zeros((8, 8))], axis=1)
+    np.testing.assert_allclose(band_retention(x_hat, x, mode="magnitude"), 0.5, rtol=1e-9)

@@ -166,3 +166,16 @@ def test_default_map_is_the_weighted_abs_x_input(tiny_vgg, tiny_batch):
     raw = attribution_map(res.input, x, "abs_x_input")
     want = raw * _scipy(raw, DEFAULT_MAP_SIGMA)
     torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL, rtol=0)
+
+
+def test_auto_mask_weight_map_is_smoothed_too(tiny_vgg, tiny_batch):
+    """The "auto" path (the default) builds its map apart from the fixed-weight one: it must be
+    the same weighted map, ``a * G_sigma(a)`` with the scipy blur, max-normalised."""
+    x = tiny_batch[:2]
+    inv = LayerwiseInverse(tiny_vgg, mask_weight="auto", auto_weights=(0.5, 2.0), max_iter=20, map_sigma=2.0)
+    res = inv.invert(x)
+    raw = attribution_map(res.input, x, "abs_x_input")
+    assert raw.flatten(1).amax(dim=1).max() > 0  # an image kept something: the check is not vacuous
+    want = raw * _scipy(raw, 2.0)
+    torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL, rtol=0)
+    assert (res.attribution - raw).abs().max() > 1e-3  # and the smoothing did something
