@@ -90,6 +90,7 @@ def test_synthetic_benchmark_replot_redraws_only_the_figure(tmp_path, capsys):
     folder = tmp_path / "bench"
     shutil.copytree(RESULTS_DIR / "synthetic_benchmark", folder)
     (folder / "tradeoff.png").unlink()
+    (folder / "curves.json").unlink(missing_ok=True)  # as runs made before curves.json existed
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert bench.main(["--replot", str(folder)]) == 0
     assert (folder / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
