@@ -146,7 +146,8 @@ def test_plot_functions_return_matplotlib_objects():
 
 
 # --------------------------------------------------------------------------- the benchmark command
-def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
+def _benchmark_script_and_model(tmp_path):
+    """scripts/synthetic_benchmark.py as a module, and a seeded untrained SmallVGG saved in tmp_path."""
     import importlib.util
     from pathlib import Path
 
@@ -159,6 +160,11 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
     torch.manual_seed(0)
     ckpt = tmp_path / "model.pt"
     torch.save(SmallVGG().state_dict(), ckpt)
+    return bench, ckpt
+
+
+def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
+    bench, ckpt = _benchmark_script_and_model(tmp_path)
     out = tmp_path / "out"
     argv = ["--out", str(out), "--checkpoint", str(ckpt), "--n-images", "3", "--batch-size", "2",
             "--methods", "saliency", "uniform", "--mask-weights", "--no-progress"]
@@ -179,19 +185,9 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
 
 
 def test_synthetic_benchmark_merge_takes_each_method_from_one_run(tmp_path):
-    import importlib.util
     import json
-    from pathlib import Path
 
-    from invnb.models import SmallVGG
-
-    spec = importlib.util.spec_from_file_location(
-        "synthetic_benchmark", Path(__file__).resolve().parents[1] / "scripts" / "synthetic_benchmark.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    torch.manual_seed(0)
-    ckpt = tmp_path / "model.pt"
-    torch.save(SmallVGG().state_dict(), ckpt)
+    bench, ckpt = _benchmark_script_and_model(tmp_path)
     common = ["--checkpoint", str(ckpt), "--n-images", "3", "--batch-size", "3", "--mask-weights", "--no-progress"]
     a, b, c, out = (tmp_path / n for n in ("a", "b", "c", "merged"))
     assert bench.main(["--out", str(a), "--methods", "saliency", "uniform", *common]) == 0
