@@ -55,6 +55,7 @@ __all__ = [
     "SCHEDULER_ENV",
     "code_fingerprint",
     "config_hash",
+    "git_commit",
     "run_items",
     "worker_cached",
 ]
@@ -426,6 +427,24 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """
     canonical = json.dumps(dict(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def git_commit(root: str | os.PathLike | None = None) -> str | None:
+    """HEAD commit of the git checkout at `root` (default: invnb's source root), ``+dirty`` when
+    tracked files have uncommitted changes; None outside git or without git."""
+    import subprocess
+
+    from .paths import SOURCE_ROOT
+
+    where = str(SOURCE_ROOT if root is None else root)
+    try:
+        head = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def code_fingerprint() -> str:

@@ -45,7 +45,6 @@ import argparse
 import json
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,7 +58,7 @@ sys.path.insert(0, str(REPO))
 from invnb.baselines import available_methods, make_method  # noqa: E402
 from invnb.download import sha256sum  # noqa: E402
 from invnb.models import EMBEDDED_CHECKPOINT, load_embedded_model  # noqa: E402
-from invnb.runs import code_fingerprint  # noqa: E402
+from invnb.runs import code_fingerprint, git_commit  # noqa: E402
 from invnb.sanity import SCORES, parametric_layers, randomisation_curves, summarise  # noqa: E402
 from invnb.synthetic import HELD_OUT_SEED, make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import write_table  # noqa: E402
@@ -112,17 +111,6 @@ def method_kwargs(name: str, args) -> dict:
         "random": {"seed": 0},
         "inverse_paper": {"batch_size": None} if args.paper_batched else {},
     }.get(name, {})
-
-
-def git_commit() -> str | None:
-    try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 def _key(r) -> tuple:

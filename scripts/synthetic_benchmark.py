@@ -92,7 +92,7 @@ from invnb.metrics import (  # noqa: E402
     predicted_classes,
 )
 from invnb.models import EMBEDDED_CHECKPOINT, load_embedded_model  # noqa: E402
-from invnb.runs import ResultStore, code_fingerprint, run_items  # noqa: E402
+from invnb.runs import ResultStore, code_fingerprint, git_commit, run_items  # noqa: E402
 from invnb.synthetic import HELD_OUT_SEED, make_shapes, normalize  # noqa: E402
 from invnb.tradeoff import (  # noqa: E402
     DEFAULT_EXPONENTS,
@@ -175,20 +175,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
-
-
-def git_commit() -> str | None:
-    """The repository's HEAD commit (with "+dirty" for uncommitted changes), None outside git."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 def method_kwargs(name: str, args: argparse.Namespace) -> dict:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,20 +38,10 @@ import torch
 from invnb.chirp import FrequencyBins, chirp_profiles, lowest_band, lr_nyquist
 from invnb.download import local_data_dir, sha256sum
 from invnb.frequency import attribution_ratio, band_retention, mean_band_retention, mean_frequency_profile
+from invnb.runs import git_commit
 from invnb.sr_data import load_sr_folder
 from invnb.vdsr import load_vdsr
 from invnb.vdsr_analysis import center_crop, invert_chirp, invert_sample, vdsr_inverse
-
-
-def _commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[1]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def chirp_run(model, scale, setting, size, rate, device, overrides):
@@ -219,7 +208,7 @@ def main(argv=None) -> dict:
                                    ("target_scale", args.target_scale)) if v is not None}
     result = {
         "command": "python scripts/vdsr_chirp.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": _commit(), "weights": str(weights.name), "weights_sha256": sha256sum(weights),
+        "commit": git_commit() or "unknown", "weights": str(weights.name), "weights_sha256": sha256sum(weights),
         "device": args.device, "torch": torch.__version__, "chirp": [], "set5": [], "sweep": {},
     }
     print(f"chirp {args.size}x{args.size}, c = {rate:g} (f = x / (c pi): 0..{args.size / (rate * np.pi):.3f} "

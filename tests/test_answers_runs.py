@@ -30,3 +30,22 @@ def test_code_fingerprint_changes_with_the_code(tmp_path, monkeypatch):
     (copy / "renamed.py").unlink()
     (copy / "extra2.py").write_text("X = 1\n")
     assert runs.code_fingerprint() != renamed
+
+
+def test_git_commit_names_head_and_marks_tracked_changes(tmp_path):
+    import subprocess
+
+    from invnb.runs import git_commit
+
+    assert git_commit(tmp_path) is None  # not a git checkout
+    run = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True, text=True)
+    run("init", "-q")
+    (tmp_path / "f.txt").write_text("a")
+    run("add", "f.txt")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    head = run("rev-parse", "HEAD").stdout.strip()
+    assert git_commit(tmp_path) == head
+    (tmp_path / "untracked.txt").write_text("x")  # untracked files do not count
+    assert git_commit(tmp_path) == head
+    (tmp_path / "f.txt").write_text("b")
+    assert git_commit(tmp_path) == head + "+dirty"
