@@ -9,7 +9,9 @@ amounts <= 0.3. Variants (``--variants``), all from the same inverse input:
 ``KIND`` (``attribution_map`` kind, e.g. ``abs_x_input``, today's default),
 ``KIND:blurS`` (Gaussian blur of standard deviation S px, then max-normalised)
 and ``KIND:weightS`` (``a * G_S(a)``: each pixel weighted by the mean of the
-map around it), made by ``attribution_map(..., sigma=S, smoothing=...)``.
+map around it), made by ``attribution_map(..., sigma=S, smoothing=...)``, each
+optionally with ``+fillF`` (the faint secondary key ``fill_sigma=F``, e.g.
+``abs_x_input:weight6+fill12``, today's default).
 Reference rows: baselines (``--baselines``) on the same images with the
 benchmark's settings. Also reports where the pointing misses fall (share of
 near-maximal pixels on the distractor, within 3 px of the object, elsewhere)
@@ -68,6 +70,19 @@ def miss_locations(maps, data) -> dict:
             "n_top": cnt}
 
 
+def parse_variant(spec: str) -> tuple[str, float, str, float]:
+    """``"abs_x_input:weight6+fill12"`` -> ``("abs_x_input", 6.0, "weight", 12.0)`` (kind, sigma, smoothing, fill)."""
+    kind, _, rest = spec.partition(":")
+    smooth, _, fill = rest.partition("+")
+    if fill and not fill.startswith("fill"):
+        raise SystemExit(f"variant {spec!r}: expected KIND[:weightS|:blurS][+fillF]")
+    if smooth.startswith("fill"):
+        smooth, fill = "", smooth
+    mode = smooth.rstrip("0123456789.") or "blur"
+    sigma = float(smooth[len(mode):]) if smooth else 0.0
+    return kind, sigma, mode, float(fill[4:]) if fill else 0.0
+
+
 def tradeoff(model, x, maps, classes) -> dict:
     out = {}
     for mode, params in (("hard", DEFAULT_FRACTIONS), ("soft", DEFAULT_EXPONENTS)):
@@ -88,8 +103,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                    help="seed of the first batch (default: the benchmark's held-out seed)")
     p.add_argument("--variants", nargs="*",
-                   default=["abs_x_input", "abs_x_input:blur4", "abs_x_input:weight4", "abs_x_input:weight6",
-                            "abs_x_input:weight8"])
+                   default=["abs_x_input", "abs_x_input:weight6", "abs_x_input:weight6+fill6",
+                            "abs_x_input:weight6+fill12", "abs_x_input:weight6+fill24"])
     p.add_argument("--baselines", nargs="*", default=["occlusion", "integrated_gradients", "extremal_perturbation"])
     p.add_argument("--batches", type=int, nargs="*", default=None,
                    help="only these batch indices (their scores are cached; a later run over all batches "
@@ -148,11 +163,9 @@ def main(argv=None) -> int:
             torch.save((kept, failed, t_inv), cache)
         print(f"batch {b}: inverse {t_inv / n:.3f} s/img", flush=True)
         for spec in args.variants:
-            kind, _, smooth = spec.partition(":")
-            mode = smooth.rstrip("0123456789.") or "blur"
-            sigma = float(smooth[len(mode):]) if smooth else 0.0
+            kind, sigma, mode, fill = parse_variant(spec)
             t0 = time.perf_counter()
-            maps = attribution_map(kept, x, kind, sigma=sigma, smoothing=mode)
+            maps = attribution_map(kept, x, kind, sigma=sigma, smoothing=mode, fill_sigma=fill)
             dt = time.perf_counter() - t0
             sc, trade, misses = scored(spec, b, n, maps, kept, failed, data, x, classes)
             add(spec, sc, trade, dt, misses)

@@ -1,4 +1,4 @@
-"""The smoothed attribution map (``map_sigma``): answers checked against scipy.
+"""The smoothed attribution map (``map_sigma``, ``map_fill_sigma``): answers checked against scipy.
 
 ``invnb.smoothing.gaussian_smooth`` must equal ``scipy.ndimage.gaussian_filter``
 (default ``mode="reflect"``, ``truncate=4``) per image; ``map_sigma`` must
@@ -126,9 +126,10 @@ def test_map_smoothing_is_checked(tiny_vgg):
 
 def test_map_sigma_changes_the_map_only(tiny_vgg, tiny_batch):
     x = tiny_batch[:3]
-    a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=0).invert(x)
+    a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=0, map_fill_sigma=0).invert(x)
     for mode in ("weight", "blur"):
-        b = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=1.5, map_smoothing=mode).invert(x)
+        b = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=1.5, map_smoothing=mode,
+                             map_fill_sigma=0).invert(x)
         for fa, fb in zip(a.features, b.features):
             if fa is not None:
                 assert torch.equal(fa, fb)
@@ -148,34 +149,67 @@ def test_map_sigma_is_deterministic_and_batch_independent_on_cpu(tiny_vgg, tiny_
 
 def test_paper_setting_is_not_smoothed(tiny_vgg, tiny_batch):
     inv = LayerwiseInverse.paper(tiny_vgg, max_iter=30)
-    assert inv.map_sigma == 0.0
+    assert inv.map_sigma == 0.0 and inv.map_fill_sigma == 0.0
     x = tiny_batch[:2]
     res = inv.invert(x)
     torch.testing.assert_close(res.attribution, attribution_map(res.input, x, "ratio"), atol=1e-7, rtol=0)
 
 
-def test_default_map_is_the_weighted_abs_x_input(tiny_vgg, tiny_batch):
-    from invnb.inverse import DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING
+def test_default_map_is_the_weighted_abs_x_input_plus_its_faint_fill(tiny_vgg, tiny_batch):
+    from invnb.inverse import DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, FILL_SHARE
 
     inv = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=20)
-    assert (inv.attribution, inv.map_sigma, inv.map_smoothing) == ("abs_x_input", DEFAULT_MAP_SIGMA,
-                                                                   DEFAULT_MAP_SMOOTHING)
-    assert DEFAULT_MAP_SIGMA > 0 and DEFAULT_MAP_SMOOTHING == "weight"
+    assert (inv.attribution, inv.map_sigma, inv.map_smoothing, inv.map_fill_sigma) == (
+        "abs_x_input", DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, DEFAULT_MAP_FILL_SIGMA)
+    assert DEFAULT_MAP_SIGMA > 0 and DEFAULT_MAP_SMOOTHING == "weight" and DEFAULT_MAP_FILL_SIGMA > 0
+    assert 0 < FILL_SHARE < 1e-3  # below the pointing game's tolerance
     x = tiny_batch[:2]
     res = inv.invert(x)
     raw = attribution_map(res.input, x, "abs_x_input")
-    want = raw * _scipy(raw, DEFAULT_MAP_SIGMA)
-    torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL, rtol=0)
+    want = _normalised(raw * _scipy(raw, DEFAULT_MAP_SIGMA)) + FILL_SHARE * _normalised(_scipy(raw, 12.0))
+    torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL * FILL_SHARE, rtol=1e-5)
 
 
 def test_auto_mask_weight_map_is_smoothed_too(tiny_vgg, tiny_batch):
     """The "auto" path (the default) builds its map apart from the fixed-weight one: it must be
     the same weighted map, ``a * G_sigma(a)`` with the scipy blur, max-normalised."""
     x = tiny_batch[:2]
-    inv = LayerwiseInverse(tiny_vgg, mask_weight="auto", auto_weights=(0.5, 2.0), max_iter=20, map_sigma=2.0)
+    inv = LayerwiseInverse(tiny_vgg, mask_weight="auto", auto_weights=(0.5, 2.0), max_iter=20, map_sigma=2.0,
+                           map_fill_sigma=0)
     res = inv.invert(x)
     raw = attribution_map(res.input, x, "abs_x_input")
     assert raw.flatten(1).amax(dim=1).max() > 0  # an image kept something: the check is not vacuous
     want = raw * _scipy(raw, 2.0)
     torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL, rtol=0)
     assert (res.attribution - raw).abs().max() > 1e-3  # and the smoothing did something
+
+
+def test_fill_ranks_the_unkept_pixels_by_nearness_and_moves_the_map_by_at_most_its_share():
+    """A 4x4 kept block in a 40x40 image: without the fill every other pixel ties at 0; with it they
+    rank by distance from the block, each below every kept pixel, and no value moves by more
+    than ``FILL_SHARE`` of the maximum (the added key is ``FILL_SHARE * G_fill(a) / max``)."""
+    from invnb.inverse import FILL_SHARE
+
+    x = torch.ones(1, 1, 40, 40)
+    x_hat = torch.zeros(1, 1, 40, 40)
+    x_hat[0, 0, 10:14, 10:14] = 1.0
+    plain = attribution_map(x_hat, x, "abs", sigma=3.0)
+    filled = attribution_map(x_hat, x, "abs", sigma=3.0, fill_sigma=8.0)
+    assert (plain[0, 20:, 20:] == 0).all()
+    row = filled[0, 12, 14:]  # moving right, away from the block
+    assert (row > 0).all() and (row[1:] < row[:-1]).all()
+    assert row.max() <= FILL_SHARE * (1 + 1e-5)
+    kept = plain[0] > 0
+    assert filled[0][kept].min() > filled[0][~kept].max()
+    assert (filled - plain).abs().max() <= FILL_SHARE * (1 + 1e-5)
+    want = _normalised(plain + FILL_SHARE * _normalised(_scipy(attribution_map(x_hat, x, "abs"), 8.0)))
+    torch.testing.assert_close(filled, want, atol=1e-9, rtol=1e-5)
+    assert attribution_map(torch.zeros_like(x), x, "abs", sigma=3.0, fill_sigma=8.0).abs().max() == 0
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), True])
+def test_map_fill_sigma_is_checked(tiny_vgg, bad):
+    with pytest.raises(ValueError, match="map_fill_sigma"):
+        LayerwiseInverse(tiny_vgg, map_fill_sigma=bad)
+    with pytest.raises(ValueError, match="map_fill_sigma"):
+        attribution_map(*_sparse_pair(), "abs", fill_sigma=bad)
