@@ -9,7 +9,11 @@ import numpy as np
 
 from .plot_colors import method_color
 
-__all__ = ["plot_band_retention", "plot_chirp_grid", "plot_chirp_profiles", "plot_fidelity_amount", "plot_frequency_profile"]
+__all__ = ["plot_band_retention", "plot_chirp_colour_scale", "plot_chirp_grid", "plot_chirp_profiles",
+           "plot_fidelity_amount", "plot_frequency_profile"]
+
+#: Colour scale of the chirp attribution maps (`plot_chirp_grid`): |x_hat| / |x| clipped to [0, 1].
+CHIRP_CMAP, CHIRP_LABEL = "inferno", "|x_hat| / |x|"
 
 
 def plot_frequency_profile(profile, ax=None, title: str | None = None, cut: int | None = 28):
@@ -152,14 +156,33 @@ def plot_chirp_grid(runs: Mapping, rate: float):
         row[0].set_title(f"x{scale} input (bicubic)")
         row[1].imshow(r.x_hat, cmap="gray", vmin=0, vmax=1)
         row[1].set_title(f"inverse input, {setting}")
-        im = row[2].imshow(np.clip(att, 0, 1), cmap="inferno", vmin=0, vmax=1)
+        im = row[2].imshow(np.clip(att, 0, 1), cmap=CHIRP_CMAP, vmin=0, vmax=1)
         row[2].set_title(f"attribution (amount {r.amount:.2f})")
-        row[2].figure.colorbar(im, ax=row[2], fraction=0.046, pad=0.03, label="|x_hat| / |x|")
+        row[2].figure.colorbar(im, ax=row[2], fraction=0.046, pad=0.03, label=CHIRP_LABEL)
         for a in row[:3]:
             a.set_axis_off()
         plot_chirp_profiles(prof, scale, lowest_band(prof["radial"]), ax=row[3],
                             title=f"x{scale} {setting}: attribution vs local frequency")
     fig.tight_layout()
+    return fig
+
+
+def plot_chirp_colour_scale(label: str = CHIRP_LABEL, width: float = 6.0):
+    """A horizontal colour bar of the chirp maps' scale (`plot_chirp_grid`'s: 0 to 1), on its own.
+
+    For a figure drawn before its maps had colour bars: the scale is the same
+    fixed mapping, so the bar can be drawn apart from the maps.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib as mpl
+
+    fig, ax = plt.subplots(figsize=(width, 1.0))
+    fig.colorbar(mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CHIRP_CMAP), cax=ax,
+                 orientation="horizontal", label=label)
+    fig.subplots_adjust(left=0.05, right=0.95, bottom=0.6, top=0.95)
     return fig
 
 

@@ -127,6 +127,15 @@ def test_invert_chirp_bins_to_a_profile():
     fig = plot_chirp_grid({(2, "default"): r}, 128.0)
     assert len(fig.axes) == 5 and len(fig.axes[3].lines) == 4  # 4 panels + a colourbar; radial, x, y, Nyquist line
     assert fig.axes[4].get_label() == "<colorbar>" and fig.axes[4].get_ylabel() == "|x_hat| / |x|"
+    # the stand-alone bar (for the bundled figure drawn before the grid had bars) shows the grid's scale
+    from invnb.plot_sr import plot_chirp_colour_scale
+
+    grid_image = fig.axes[2].images[0]
+    bar = plot_chirp_colour_scale("attribution").axes[0]
+    bar_map = bar._colorbar.mappable  # matplotlib's link from a colour bar's axes to its bar
+    assert bar_map is not None and bar.get_xlabel() == "attribution"
+    assert bar_map.get_cmap().name == grid_image.get_cmap().name
+    assert bar_map.get_clim() == grid_image.get_clim() == (0.0, 1.0)
     ax = plot_band_retention({"a": np.linspace(1, 0, 64), "b": np.ones(64)})
     assert len(ax.lines) == 3
     plt.close("all")
