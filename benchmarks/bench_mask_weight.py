@@ -26,7 +26,7 @@ import time
 import torch
 
 from invnb import LayerwiseInverse, attribution_map
-from invnb.inverse import ATTRIBUTIONS, DEFAULT_AUTO_WEIGHTS
+from invnb.inverse import ATTRIBUTIONS, DEFAULT_AUTO_EMPTY, DEFAULT_AUTO_WEIGHTS
 from invnb.metrics import amount_of_activation, mass_in_mask, pointing_game
 from invnb.models import load_embedded_model
 from invnb.synthetic import make_shapes, normalize
@@ -59,7 +59,8 @@ def main(argv=None):
                     help="numbers and/or 'auto'")
     ap.add_argument("--auto-weights", type=float, nargs="+", default=list(DEFAULT_AUTO_WEIGHTS),
                     help="candidates of mask_weight='auto'")
-    ap.add_argument("--auto-empty", action="store_true", help="auto_empty=True (see LayerwiseInverse)")
+    ap.add_argument("--auto-empty", action=argparse.BooleanOptionalAction, default=DEFAULT_AUTO_EMPTY,
+                    help=f"auto_empty of LayerwiseInverse (default {DEFAULT_AUTO_EMPTY}, the engine's)")
     ap.add_argument("--dilations", type=int, nargs="+", default=[1, 3], help="mask_dilation values")
     ap.add_argument("--attributions", nargs="+", default=list(ATTRIBUTIONS), choices=list(ATTRIBUTIONS))
     ap.add_argument("--pointing-rtol", type=float, default=1e-3)
