@@ -39,6 +39,7 @@ import os
 import re
 import tempfile
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -505,7 +506,10 @@ class ItemTask:
         return self.func(key, **self.kwargs)
 
 
-_WORKER_CACHE: dict[tuple, Any] = {}
+_WORKER_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+#: How many objects `worker_cached` keeps per process (the least recently used goes first),
+#: so a kernel that reruns a chapter with other parameters does not pile up models.
+WORKER_CACHE_SIZE = 4
 
 
 def worker_cached(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -516,7 +520,8 @@ def worker_cached(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     them pickled with every item. The arguments must have a stable ``repr``
     (they form the cache key). In the serial default it caches in the one
     process, so a second ``run_items`` call with the same description reuses
-    the model too.
+    the model too. It keeps the `WORKER_CACHE_SIZE` most recently used
+    objects.
 
     Examples
     --------
@@ -524,9 +529,14 @@ def worker_cached(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     """
     key = (getattr(factory, "__module__", ""), getattr(factory, "__qualname__", repr(factory)),
            repr(args), repr(sorted(kwargs.items())))
-    if key not in _WORKER_CACHE:
-        _WORKER_CACHE[key] = factory(*args, **kwargs)
-    return _WORKER_CACHE[key]
+    if key in _WORKER_CACHE:
+        _WORKER_CACHE.move_to_end(key)
+        return _WORKER_CACHE[key]
+    value = factory(*args, **kwargs)
+    _WORKER_CACHE[key] = value
+    while len(_WORKER_CACHE) > WORKER_CACHE_SIZE:
+        _WORKER_CACHE.popitem(last=False)
+    return value
 
 
 def _compute_item(fn: Callable[[str], Mapping[str, Any]], key: str) -> tuple[dict, dict]:

@@ -49,3 +49,27 @@ def test_git_commit_names_head_and_marks_tracked_changes(tmp_path):
     assert git_commit(tmp_path) == head
     (tmp_path / "f.txt").write_text("b")
     assert git_commit(tmp_path) == head + "+dirty"
+
+
+def test_worker_cached_keeps_the_most_recently_used_and_builds_each_once(monkeypatch):
+    """The cache holds at most WORKER_CACHE_SIZE objects; a hit refreshes an entry, the least
+    recently used one is dropped (and built again when asked for)."""
+    from collections import OrderedDict
+
+    monkeypatch.setattr(runs, "_WORKER_CACHE", OrderedDict())
+    monkeypatch.setattr(runs, "WORKER_CACHE_SIZE", 2)
+    built = []
+
+    def factory(name):
+        built.append(name)
+        return [name]
+
+    a = runs.worker_cached(factory, "a")
+    assert runs.worker_cached(factory, "a") is a and built == ["a"]
+    runs.worker_cached(factory, "b")
+    runs.worker_cached(factory, "a")  # a is now the most recent
+    runs.worker_cached(factory, "c")  # drops b
+    assert built == ["a", "b", "c"] and len(runs._WORKER_CACHE) == 2
+    assert runs.worker_cached(factory, "a") is a and built == ["a", "b", "c"]
+    runs.worker_cached(factory, "b")
+    assert built == ["a", "b", "c", "b"]
