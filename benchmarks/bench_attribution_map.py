@@ -10,8 +10,9 @@ amounts <= 0.3. Variants (``--variants``), all from the same inverse input:
 ``KIND:blurS`` (Gaussian blur of standard deviation S px, then max-normalised)
 and ``KIND:weightS`` (``a * G_S(a)``: each pixel weighted by the mean of the
 map around it), made by ``attribution_map(..., sigma=S, smoothing=...)``, each
-optionally with ``+fillF`` (the faint secondary key ``fill_sigma=F``, e.g.
-``abs_x_input:weight6+fill12``, today's default).
+optionally with ``+fillF`` (the faint secondary key ``fill_sigma=F``) and
+``+clipQ`` (the map clipped at the ``Q`` quantile of its kept values first), e.g.
+``abs_x_input:weight6+fill12+clip0.9``, today's default.
 Reference rows: baselines (``--baselines``) on the same images with the
 benchmark's settings. Also reports where the pointing misses fall (share of
 near-maximal pixels on the distractor, within 3 px of the object, elsewhere)
@@ -70,17 +71,21 @@ def miss_locations(maps, data) -> dict:
             "n_top": cnt}
 
 
-def parse_variant(spec: str) -> tuple[str, float, str, float]:
-    """``"abs_x_input:weight6+fill12"`` -> ``("abs_x_input", 6.0, "weight", 12.0)`` (kind, sigma, smoothing, fill)."""
+def parse_variant(spec: str) -> tuple[str, float, str, float, float]:
+    """``"abs_x_input:weight6+fill12+clip0.9"`` -> ``("abs_x_input", 6.0, "weight", 12.0, 0.9)``
+    (kind, sigma, smoothing, fill_sigma, clip quantile)."""
     kind, _, rest = spec.partition(":")
-    smooth, _, fill = rest.partition("+")
-    if fill and not fill.startswith("fill"):
-        raise SystemExit(f"variant {spec!r}: expected KIND[:weightS|:blurS][+fillF]")
-    if smooth.startswith("fill"):
-        smooth, fill = "", smooth
+    parts = rest.split("+") if rest else []
+    smooth = parts.pop(0) if parts and not parts[0].startswith(("fill", "clip")) else ""
+    opts = {"fill": 0.0, "clip": 1.0}
+    for part in parts:
+        name = part[:4]
+        if name not in opts:
+            raise SystemExit(f"variant {spec!r}: expected KIND[:weightS|:blurS][+fillF][+clipQ]")
+        opts[name] = float(part[4:])
     mode = smooth.rstrip("0123456789.") or "blur"
     sigma = float(smooth[len(mode):]) if smooth else 0.0
-    return kind, sigma, mode, float(fill[4:]) if fill else 0.0
+    return kind, sigma, mode, opts["fill"], opts["clip"]
 
 
 def tradeoff(model, x, maps, classes) -> dict:
@@ -163,9 +168,9 @@ def main(argv=None) -> int:
             torch.save((kept, failed, t_inv), cache)
         print(f"batch {b}: inverse {t_inv / n:.3f} s/img", flush=True)
         for spec in args.variants:
-            kind, sigma, mode, fill = parse_variant(spec)
+            kind, sigma, mode, fill, clip = parse_variant(spec)
             t0 = time.perf_counter()
-            maps = attribution_map(kept, x, kind, sigma=sigma, smoothing=mode, fill_sigma=fill)
+            maps = attribution_map(kept, x, kind, sigma=sigma, smoothing=mode, fill_sigma=fill, clip=clip)
             dt = time.perf_counter() - t0
             sc, trade, misses = scored(spec, b, n, maps, kept, failed, data, x, classes)
             add(spec, sc, trade, dt, misses)

@@ -417,5 +417,6 @@ def test_batched_inverse_returns_the_attribution_of_its_input():
     res = inv.invert(x, target=model(x).detach())
     assert res.attribution is not None and tuple(res.attribution.shape) == (2, 8, 8)
     expected = inverse_mod.attribution_map(res.input, x, inv.attribution, sigma=inv.map_sigma,
-                                           smoothing=inv.map_smoothing, fill_sigma=inv.map_fill_sigma)
+                                           smoothing=inv.map_smoothing, fill_sigma=inv.map_fill_sigma,
+                                           clip=inv.map_clip)
     torch.testing.assert_close(res.attribution, expected)

@@ -158,7 +158,7 @@ def test_attribution_kinds_on_known_values():
 
 def test_result_uses_the_chosen_attribution(tiny_vgg, tiny_batch):
     res = LayerwiseInverse(tiny_vgg, mask_weight=0.5, attribution="abs", map_sigma=0,
-                           map_fill_sigma=0, max_iter=20).invert(tiny_batch[:2])
+                           map_fill_sigma=0, map_clip=1, max_iter=20).invert(tiny_batch[:2])
     torch.testing.assert_close(res.attribution, attribution_map(res.input, tiny_batch[:2], "abs"))
 
 

@@ -126,10 +126,11 @@ def test_map_smoothing_is_checked(tiny_vgg):
 
 def test_map_sigma_changes_the_map_only(tiny_vgg, tiny_batch):
     x = tiny_batch[:3]
-    a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=0, map_fill_sigma=0).invert(x)
+    plain = dict(map_fill_sigma=0, map_clip=1)
+    a = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=0, **plain).invert(x)
     for mode in ("weight", "blur"):
         b = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=30, map_sigma=1.5, map_smoothing=mode,
-                             map_fill_sigma=0).invert(x)
+                             **plain).invert(x)
         for fa, fb in zip(a.features, b.features):
             if fa is not None:
                 assert torch.equal(fa, fb)
@@ -149,23 +150,32 @@ def test_map_sigma_is_deterministic_and_batch_independent_on_cpu(tiny_vgg, tiny_
 
 def test_paper_setting_is_not_smoothed(tiny_vgg, tiny_batch):
     inv = LayerwiseInverse.paper(tiny_vgg, max_iter=30)
-    assert inv.map_sigma == 0.0 and inv.map_fill_sigma == 0.0
+    assert inv.map_sigma == 0.0 and inv.map_fill_sigma == 0.0 and inv.map_clip == 1.0
     x = tiny_batch[:2]
     res = inv.invert(x)
     torch.testing.assert_close(res.attribution, attribution_map(res.input, x, "ratio"), atol=1e-7, rtol=0)
 
 
-def test_default_map_is_the_weighted_abs_x_input_plus_its_faint_fill(tiny_vgg, tiny_batch):
-    from invnb.inverse import DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, FILL_SHARE
+def _numpy_clip(maps: torch.Tensor, q: float) -> torch.Tensor:
+    out = []
+    for m in maps.double().numpy():
+        kept = m[m > 0]
+        out.append(np.minimum(m, np.quantile(kept, q)) if kept.size else m)
+    return torch.from_numpy(np.stack(out)).float()
+
+
+def test_default_map_is_the_clipped_weighted_abs_x_input_plus_its_faint_fill(tiny_vgg, tiny_batch):
+    from invnb.inverse import (DEFAULT_MAP_CLIP, DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING,
+                               FILL_SHARE)
 
     inv = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=20)
-    assert (inv.attribution, inv.map_sigma, inv.map_smoothing, inv.map_fill_sigma) == (
-        "abs_x_input", DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, DEFAULT_MAP_FILL_SIGMA)
+    assert (inv.attribution, inv.map_sigma, inv.map_smoothing, inv.map_fill_sigma, inv.map_clip) == (
+        "abs_x_input", DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_CLIP)
     assert DEFAULT_MAP_SIGMA > 0 and DEFAULT_MAP_SMOOTHING == "weight" and DEFAULT_MAP_FILL_SIGMA > 0
-    assert 0 < FILL_SHARE < 1e-3  # below the pointing game's tolerance
+    assert 0 < DEFAULT_MAP_CLIP < 1 and 0 < FILL_SHARE < 1e-3  # below the pointing game's tolerance
     x = tiny_batch[:2]
     res = inv.invert(x)
-    raw = attribution_map(res.input, x, "abs_x_input")
+    raw = _numpy_clip(attribution_map(res.input, x, "abs_x_input"), DEFAULT_MAP_CLIP)
     want = _normalised(raw * _scipy(raw, DEFAULT_MAP_SIGMA)) + FILL_SHARE * _normalised(_scipy(raw, 12.0))
     torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL * FILL_SHARE, rtol=1e-5)
 
@@ -175,7 +185,7 @@ def test_auto_mask_weight_map_is_smoothed_too(tiny_vgg, tiny_batch):
     the same weighted map, ``a * G_sigma(a)`` with the scipy blur, max-normalised."""
     x = tiny_batch[:2]
     inv = LayerwiseInverse(tiny_vgg, mask_weight="auto", auto_weights=(0.5, 2.0), max_iter=20, map_sigma=2.0,
-                           map_fill_sigma=0)
+                           map_fill_sigma=0, map_clip=1)
     res = inv.invert(x)
     raw = attribution_map(res.input, x, "abs_x_input")
     assert raw.flatten(1).amax(dim=1).max() > 0  # an image kept something: the check is not vacuous
@@ -213,3 +223,38 @@ def test_map_fill_sigma_is_checked(tiny_vgg, bad):
         LayerwiseInverse(tiny_vgg, map_fill_sigma=bad)
     with pytest.raises(ValueError, match="map_fill_sigma"):
         attribution_map(*_sparse_pair(), "abs", fill_sigma=bad)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 1.0])
+def test_clip_is_numpy_quantile_of_the_kept_values_per_image(q):
+    from invnb.inverse import clip_at_quantile
+
+    x_hat, x = _sparse_pair(4)
+    x_hat[1] = 0  # an empty map stays empty
+    raw = (x_hat.abs() * x.abs()).sum(1)
+    torch.testing.assert_close(clip_at_quantile(raw, q), _numpy_clip(raw, q), atol=1e-6, rtol=1e-6)
+    got = attribution_map(x_hat, x, "abs_x_input", clip=q)
+    torch.testing.assert_close(got, _normalised(_numpy_clip(raw, q)), atol=1e-6, rtol=1e-6)
+    assert got[1].abs().max() == 0
+
+
+def test_clip_moves_the_maximum_from_a_bright_pixel_to_the_dense_region():
+    # a 6x6 block of 0.5 with one bright pixel of 1.0 touching it: a * G(a) peaks on the bright
+    # pixel; clipped at the 90th percentile of the kept values (0.5), it peaks inside the block
+    x = torch.ones(1, 1, 32, 32)
+    x_hat = torch.zeros(1, 1, 32, 32)
+    x_hat[0, 0, 10:16, 10:16] = 0.5
+    x_hat[0, 0, 10, 16] = 1.0
+    plain = attribution_map(x_hat, x, "abs", sigma=3.0)
+    clipped = attribution_map(x_hat, x, "abs", sigma=3.0, clip=0.9)
+    assert plain[0].argmax() == 10 * 32 + 16
+    r, c = divmod(int(clipped[0].argmax()), 32)
+    assert 11 <= r <= 14 and 11 <= c <= 14
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, float("nan"), True])
+def test_map_clip_is_checked(tiny_vgg, bad):
+    with pytest.raises(ValueError, match="map_clip"):
+        LayerwiseInverse(tiny_vgg, map_clip=bad)
+    with pytest.raises(ValueError, match="map_clip"):
+        attribution_map(*_sparse_pair(), "abs", clip=bad)
