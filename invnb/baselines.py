@@ -20,7 +20,9 @@ name                        method                                              
 ``uniform``                 a constant map (no preference)                       --
 ``sobel``                   Sobel edge magnitude of the image                    sum over channels
 ``inverse``                 :class:`invnb.inverse.LayerwiseInverse`              the engine's map (default
-                                                                                 ``a * G_6(a)``, ``a = sum_c |x_hat| |x|``)
+                                                                                 ``a * G_6(a)``, ``a = sum_c |x_hat| |x|``
+                                                                                 clipped at its kept values' 90th
+                                                                                 percentile, plus a faint fill)
 ``inverse_paper``           ``LayerwiseInverse.paper`` (the paper's setting)     ``sum_c |x_hat| / (|x| + 1e-6)``
 =========================== ==================================================== ===================================
 
