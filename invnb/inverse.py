@@ -190,8 +190,7 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
         raise ValueError(f"attribution kind must be one of {ATTRIBUTIONS}, got {kind!r}")
     if smoothing not in SMOOTHINGS:
         raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
-    if isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not 0 < clip <= 1:
-        raise ValueError(f"map_clip must be a quantile in (0, 1] (1: no clipping), got {clip!r}")
+    _check_clip(clip)
     if clip < 1:
         a = clip_at_quantile(a, float(clip))
     raw = a
@@ -224,6 +223,11 @@ def _max_normalised(a: torch.Tensor) -> torch.Tensor:
 def _check_sigma(sigma, name: str = "map_sigma") -> None:
     if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma < 0:
         raise ValueError(f"{name} must be a finite number >= 0 (0: no smoothing), got {sigma!r}")
+
+
+def _check_clip(clip) -> None:
+    if isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not 0 < clip <= 1:
+        raise ValueError(f"map_clip must be a quantile in (0, 1] (1: no clipping), got {clip!r}")
 
 
 def target_mask(t: torch.Tensor, size, dilation: int = 1) -> torch.Tensor:
@@ -480,8 +484,7 @@ class LayerwiseInverse:
             raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
         _check_sigma(map_sigma)
         _check_sigma(map_fill_sigma, "map_fill_sigma")
-        if isinstance(map_clip, bool) or not isinstance(map_clip, numbers.Real) or not 0 < map_clip <= 1:
-            raise ValueError(f"map_clip must be a quantile in (0, 1] (1: no clipping), got {map_clip!r}")
+        _check_clip(map_clip)
         if map_smoothing not in SMOOTHINGS:
             raise ValueError(f"map_smoothing must be one of {SMOOTHINGS}, got {map_smoothing!r}")
         if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)

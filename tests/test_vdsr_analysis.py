@@ -132,8 +132,10 @@ def test_invert_chirp_bins_to_a_profile():
 
     grid_image = fig.axes[2].images[0]
     bar = plot_chirp_colour_scale("attribution").axes[0]
-    bar_map = bar._colorbar.mappable  # matplotlib's link from a colour bar's axes to its bar
-    assert bar_map is not None and bar.get_xlabel() == "attribution"
+    from matplotlib.collections import QuadMesh
+
+    bar_map = next(c for c in bar.collections if isinstance(c, QuadMesh))  # the bar's colour patches
+    assert bar.get_xlabel() == "attribution"
     assert bar_map.get_cmap().name == grid_image.get_cmap().name
     assert bar_map.get_clim() == grid_image.get_clim() == (0.0, 1.0)
     ax = plot_band_retention({"a": np.linspace(1, 0, 64), "b": np.ones(64)})
