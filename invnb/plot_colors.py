@@ -35,6 +35,7 @@ METHOD_COLORS: dict[str, str] = {
     "inverse_paper": "red",
     "inverse_paper.abs": "darkred",
     "inverse_paper.abs_x": "#e377c2",  # tab:pink, apart from the baselines' reds
+    "object_mask": "grey",  # the benchmark's reference row (the object's own mask), grey as the object's marker
 }
 
 #: the inverse's named settings (invnb.inverse, invnb.vdsr_analysis) -> the method they are drawn as
@@ -92,5 +93,8 @@ def method_colors(names: Sequence[str]) -> dict[str, str]:
 
 
 def method_linestyle(name: str) -> str:
-    """``"--"`` for another map kind of a method's kept input (``"inverse.abs"``), else ``"-"``."""
+    """``"--"`` for another map kind of a method's kept input (``"inverse.abs"``), ``":"`` for the
+    benchmark's reference row ``"object_mask"``, else ``"-"``."""
+    if name == "object_mask":
+        return ":"
     return "--" if "." in name.split(" ")[0] else "-"

@@ -73,6 +73,7 @@ __all__ = [
     "kept_input_map",
     "reid_at_amount",
     "tradeoff_auc",
+    "tradeoff_auc_difference",
     "inverse_tradeoff",
     "keep_soft",
     "keep_top_fraction",
@@ -251,6 +252,60 @@ def tradeoff_auc(amounts: Sequence[float], reids: Sequence[float], max_amount: f
         y1 = reid_at_amount(xs[1:], ys[1:], x1) if xs[i] > max_amount else ys[i]
         area += (x1 - x0) * (ys[i - 1] + y1) / 2
     return area / max_amount
+
+
+def tradeoff_auc_difference(amounts_a, reids_a, amounts_b, reids_b, max_amount: float = TRADEOFF_MAX_AMOUNT,
+                            n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Difference of two methods' trade-off AUCs on the same images, with a paired bootstrap interval.
+
+    Parameters
+    ----------
+    amounts_a, reids_a : array-like
+        ``(P, N)``: per image (columns), the amount and the re-identification
+        (0/1) of method a's kept input at each of its ``P`` settings.
+    amounts_b, reids_b : array-like
+        ``(Q, N)``: the same for method b, on the same ``N`` images in the same order.
+    max_amount : float
+        As :func:`tradeoff_auc`.
+    n_boot : int
+        Bootstrap resamples: ``N`` images drawn with replacement, the same
+        draw for both methods (paired), each method's curve the mean over them.
+    level : float
+        Coverage of the percentile interval, in (0, 1).
+    seed : int
+        Seed of the resampling (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    dict
+        ``auc_a``, ``auc_b`` (:func:`tradeoff_auc` of the mean curves over all
+        images), ``difference`` (``auc_a - auc_b``), ``low``/``high`` (the
+        percentile interval of the resampled differences), ``se`` (their
+        standard deviation), ``n_images``, ``n_boot``, ``level``.
+    """
+    import numpy as np
+
+    arrays = [np.asarray(v, dtype=float) for v in (amounts_a, reids_a, amounts_b, reids_b)]
+    if any(a.ndim != 2 for a in arrays) or arrays[0].shape != arrays[1].shape or arrays[2].shape != arrays[3].shape \
+            or arrays[0].shape[1] != arrays[2].shape[1]:
+        raise ValueError("need (P, N) amounts and re-identifications for a and (Q, N) for b, on the same N images; "
+                         f"got {[a.shape for a in arrays]}")
+    if n_boot < 1 or not 0 < level < 1:
+        raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot} and {level}")
+    n = arrays[0].shape[1]
+
+    def auc(am, re):
+        return tradeoff_auc(am.tolist(), re.tolist(), max_amount)
+
+    auc_a, auc_b = auc(arrays[0].mean(1), arrays[1].mean(1)), auc(arrays[2].mean(1), arrays[3].mean(1))
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    means = [a[:, idx].mean(axis=2) for a in arrays]  # (P or Q, n_boot)
+    diffs = np.array([auc(means[0][:, i], means[1][:, i]) - auc(means[2][:, i], means[3][:, i])
+                      for i in range(n_boot)])
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return {"auc_a": auc_a, "auc_b": auc_b, "difference": auc_a - auc_b, "low": float(low), "high": float(high),
+            "se": float(diffs.std(ddof=1)) if n_boot > 1 else float("nan"), "n_images": n, "n_boot": n_boot,
+            "level": level}
 
 
 def keep_soft(x: Tensor, attributions: Tensor, exponent: float = 1.0) -> Tensor:

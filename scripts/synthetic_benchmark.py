@@ -32,6 +32,12 @@ seconds_per_image_cpu1       the same on ``--time-images`` images, CPU, one thre
                              process CPU time, ``cpu_seconds_per_image_cpu1``, in the JSON)
 ===========================  ==================================================================  =========
 
+Row ``object_mask`` is a reference, not a method: the ground-truth mask of
+the object itself used as the map, scored by the same rules (pointing and
+mass 1 by construction; the trade-off columns say what a perfect localiser
+scores: it keeps the whole object, and a map whose values are all equal on it
+keeps it whole in every soft mask).
+
 Rows ``inverse.abs``, ``inverse.abs_x``, ``inverse.ratio`` (and the same for
 ``inverse_paper``) are maps made from the inverse's kept input by
 :func:`invnb.tradeoff.kept_input_map` (``--inverse-maps``); the kind equal
@@ -108,6 +114,8 @@ from invnb.tradeoff import (  # noqa: E402
     write_table,
 )
 INVERSES = ("inverse", "inverse_paper")
+#: Reference row: the object's ground-truth mask as the map (no method; see the module docstring).
+OBJECT_MASK = "object_mask"
 #: Summary files copied by ``--publish``.
 PUBLISHED = ("results.md", "results.json", "results.csv", "tradeoff.csv", "tradeoff.json", "tradeoff.png",
              "curves.png")
@@ -121,6 +129,11 @@ HARD_FRACTION = 0.2
 SEED_BASE = HELD_OUT_SEED  # the held-out images (invnb.synthetic)
 
 
+def benchmark_methods() -> list[str]:
+    """Every row the benchmark can compute: the methods of `available_methods`, then the object mask."""
+    return available_methods() + [OBJECT_MASK]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,7 +141,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, default=EMBEDDED_CHECKPOINT, help="embedded model state dict")
     p.add_argument("--n-images", type=int, default=500, help="held-out images (default 500)")
     p.add_argument("--batch-size", type=int, default=50, help="images per stored item (default 50)")
-    p.add_argument("--methods", nargs="+", default=available_methods(), help="methods (default: all)")
+    p.add_argument("--methods", nargs="+", default=benchmark_methods(),
+                   help=f"methods (default: all, and the reference row {OBJECT_MASK!r})")
     p.add_argument("--step", type=int, default=128,
                    help="pixels per deletion/insertion step (default 128: 32 steps at 64x64; RISE's "
                         "resolution, 224 steps, would be 19: on 20 images and two methods the mean AUCs "
@@ -168,9 +182,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.replot is not None or args.merge is not None:
         return args
-    unknown = sorted(set(args.methods) - set(available_methods()))
+    unknown = sorted(set(args.methods) - set(benchmark_methods()))
     if unknown:
-        p.error(f"unknown methods {unknown}; choose from {available_methods()}")
+        p.error(f"unknown methods {unknown}; choose from {benchmark_methods()}")
     for name in ("n_images", "batch_size", "step", "rise_masks", "ig_steps", "tie_orders", "ep_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -265,7 +279,10 @@ def evaluate(name: str, method, model, b: int, args, device) -> dict:
     data, x = batch_data(b, args, device)
     classes = predicted_classes(model, x)
     start = time.perf_counter()
-    maps, kept, failed, extra = run_method(name, method, x, classes)
+    if name == OBJECT_MASK:
+        maps, kept, failed, extra = data.masks.to(x.dtype), None, torch.zeros(len(x), dtype=torch.bool), {}
+    else:
+        maps, kept, failed, extra = run_method(name, method, x, classes)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -491,7 +508,7 @@ def main(argv=None) -> int:
     for name in row_names(args):
         base, kind = split_name(name)
         if kind is None:
-            method = make_method(name, model, **method_kwargs(name, args))
+            method = None if name == OBJECT_MASK else make_method(name, model, **method_kwargs(name, args))
 
             def fn(key, name=name, method=method):
                 return evaluate(name, method, model, batch_of(key), args, device)
@@ -503,7 +520,7 @@ def main(argv=None) -> int:
         if kind is not None and all(r.scalars.get("same_as_own_map") for r in run.records):
             continue  # the engine's own map already is of this kind
         row, se = summarise(name, run.records)
-        if args.time_images:
+        if args.time_images and name != OBJECT_MASK:
             rec = run_items([f"time-{base}"], lambda key, base=base: time_method(base, args), store,
                             progress=False).records[0]
             row["seconds_per_image_cpu1"] = rec.scalars["seconds_per_image"]
@@ -547,7 +564,7 @@ def main(argv=None) -> int:
     meta = {"command": command, "config": config, "n_images": args.n_images, "device": str(device),
             "code_fingerprint": code_fingerprint(), "git_commit": git_commit(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform(),
-            "methods": {m: method_kwargs(m, args) for m in args.methods}, "object": object_row,
+            "methods": {m: method_kwargs(m, args) for m in args.methods if m != OBJECT_MASK}, "object": object_row,
             "wall_seconds_this_call": time.perf_counter() - started}
     out = args.out
     write_table(summary, out / "results.csv")
@@ -706,7 +723,7 @@ def merge(folders: list[Path], out: Path) -> int:
     for i, (_, res, tr, _) in enumerate(runs):
         for r in res["rows"] + [r for r in tr["rows"] if r["mode"] != "object"]:
             owner.setdefault(_base(r["method"]), i)
-    order = {m: k for k, m in enumerate(available_methods())}
+    order = {m: k for k, m in enumerate(benchmark_methods())}
     rows, errors, trade, means = [], {}, [], {}
     for i, (_, res, tr, cu) in enumerate(runs):
         rows += [{**r, "source": i} for r in res["rows"] if owner[_base(r["method"])] == i]

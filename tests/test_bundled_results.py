@@ -12,7 +12,6 @@ import math
 
 import pytest
 
-from invnb.baselines import available_methods
 from invnb.download import sha256sum
 from invnb.models import EMBEDDED_CHECKPOINT
 from invnb.paths import RESULTS_DIR as RESULTS
@@ -40,7 +39,7 @@ def test_synthetic_benchmark_is_complete_and_for_the_shipped_model(benchmark):
     assert res["n_images"] >= 500
     rows = {r["method"]: r for r in res["rows"]}
     # every method, and the inverses' other map kinds ("inverse.abs", ...)
-    assert {script.split_name(m)[0] for m in rows} == set(available_methods())
+    assert {script.split_name(m)[0] for m in rows} == set(script.benchmark_methods())
     assert res["config"]["tie_orders"] >= 1 and res["config"]["pointing_rtol"] > 0
     for r in rows.values():
         assert r["n_images"] == res["n_images"]
@@ -70,3 +69,21 @@ def test_synthetic_benchmark_tables_agree_with_each_other(benchmark):
     assert methods - {"inverse (sweep)", res["object"]["method"]} == {r["method"] for r in res["rows"]}
     for png in ("tradeoff.png", "curves.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tradeoff_gaps_are_of_the_bundled_benchmark(benchmark):
+    folder, res, _ = benchmark
+    gaps = json.loads((folder / "tradeoff_gaps.json").read_text())
+    script = _load_script(SOURCE_ROOT / "scripts" / "tradeoff_gaps.py", "tradeoff_gaps")
+    assert (folder / "tradeoff_gaps.md").read_text() == script.markdown(gaps)
+    assert gaps["config"] == res["config"] and gaps["command"].startswith("python scripts/tradeoff_gaps.py")
+    rows = {r["method"]: r for r in res["rows"]}
+    ref = rows[gaps["reference"]]
+    # every interval is of the methods whose numbers the table shows (same runs, same images)
+    assert {"occlusion", "extremal_perturbation", "object_mask"} <= {g["method"] for g in gaps["rows"]}
+    for g in gaps["rows"]:
+        mode = g["mode"]
+        assert g["n_images"] == res["n_images"]
+        assert g["auc_reference"] == pytest.approx(ref[f"tradeoff_auc_{mode}"], abs=1e-6)
+        assert g["auc_method"] == pytest.approx(rows[g["method"]][f"tradeoff_auc_{mode}"], abs=1e-6), g["method"]
+        assert g["low"] <= g["difference"] <= g["high"]

@@ -49,6 +49,7 @@ def test_labels_resolve_to_their_method_or_setting():
     assert method_color("no such method", default=None) is None
     assert method_color("no such method") not in METHOD_COLORS.values()
     assert method_linestyle("inverse.abs") == "--" and method_linestyle("inverse") == "-"
+    assert method_linestyle("object_mask") == ":"  # the benchmark's reference row
     # the sanity figure's helper is the same map, whatever order the names come in
     names = ["sobel", "inverse_paper", "saliency"]
     assert sanity_colors(names) == method_colors(names[::-1]) == {n: METHOD_COLORS[n] for n in names}

@@ -184,6 +184,33 @@ def test_synthetic_benchmark_script_runs_and_resumes(tmp_path):
         bench.main(argv + ["--step", "7"])
 
 
+def test_synthetic_benchmark_object_mask_row_is_the_ground_truth_mask(tmp_path):
+    from invnb.metrics import amount_of_activation
+    from invnb.synthetic import make_shapes, normalize
+
+    bench, ckpt = _benchmark_script_and_model(tmp_path)
+    out = tmp_path / "out"
+    assert bench.main(["--out", str(out), "--checkpoint", str(ckpt), "--n-images", "3", "--batch-size", "3",
+                       "--methods", "saliency", "object_mask", "--mask-weights", "--no-progress"]) == 0
+    rows = {r["method"]: r for r in read_table(out / "results.csv")}
+    assert list(rows) == ["saliency", "object_mask"]
+    data = make_shapes(3, seed=bench.SEED_BASE)
+    item = np.load(out / "items" / "object_mask-b000.npz")
+    assert np.array_equal(item["attributions"], data.masks.numpy().astype(np.float32))
+    obj = rows["object_mask"]
+    assert obj["pointing_game"] == pytest.approx(1.0) and obj["mass_in_mask"] == pytest.approx(1.0)
+    trade = [r for r in read_table(out / "tradeoff.csv") if r["method"] == "object_mask"]
+    soft = [r for r in trade if r["mode"] == "soft"]
+    assert len(soft) == len(bench.DEFAULT_EXPONENTS)
+    # a 0/1 map keeps the whole object at every exponent: one soft point, the object's own
+    x = normalize(data.images)
+    expected = amount_of_activation(x * data.masks.unsqueeze(1), x).mean()
+    for r in soft:
+        assert r["amount"] == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--methods", "ground_truth"])
+
+
 def test_synthetic_benchmark_merge_takes_each_method_from_one_run(tmp_path):
     import json
 
@@ -280,3 +307,75 @@ def test_tradeoff_comparison_figure():
     colours = {ln.get_label(): ln.get_color() for ln in fig.axes[0].lines}
     assert colours["a"] != colours["b"]
     plt.close(fig)
+
+
+def test_tradeoff_auc_difference_paired_bootstrap_matches_scipy():
+    from scipy.stats import bootstrap
+
+    from invnb.tradeoff import tradeoff_auc, tradeoff_auc_difference
+
+    rng = np.random.default_rng(3)
+    n = 200
+    am_a = np.array([[0.05], [0.1], [0.2]]) + 0.02 * rng.random((3, n))
+    re_a = (rng.random((3, n)) < np.array([[0.3], [0.6], [0.9]])).astype(float)
+    am_b = np.array([[0.04], [0.12], [0.25], [0.4]]) + 0.02 * rng.random((4, n))
+    re_b = (rng.random((4, n)) < np.array([[0.2], [0.7], [0.8], [1.0]])).astype(float)
+    res = tradeoff_auc_difference(am_a, re_a, am_b, re_b, n_boot=4000, seed=1)
+    auc_a = tradeoff_auc(am_a.mean(1).tolist(), re_a.mean(1).tolist())
+    auc_b = tradeoff_auc(am_b.mean(1).tolist(), re_b.mean(1).tolist())
+    assert res["auc_a"] == pytest.approx(auc_a) and res["difference"] == pytest.approx(auc_a - auc_b)
+
+    def stat(i):  # resampled image indices, the same for both methods
+        return (tradeoff_auc(am_a[:, i].mean(1).tolist(), re_a[:, i].mean(1).tolist())
+                - tradeoff_auc(am_b[:, i].mean(1).tolist(), re_b[:, i].mean(1).tolist()))
+
+    ref = bootstrap((np.arange(n),), stat, vectorized=False, n_resamples=4000, method="percentile",
+                    confidence_level=0.95, random_state=np.random.default_rng(2))
+    # independent resampling streams: equal up to Monte Carlo error
+    assert res["low"] == pytest.approx(ref.confidence_interval.low, abs=0.01)
+    assert res["high"] == pytest.approx(ref.confidence_interval.high, abs=0.01)
+    assert res["se"] == pytest.approx(ref.standard_error, rel=0.1)
+    assert res["low"] < res["difference"] < res["high"]
+    # a method against itself: no difference in any resample
+    same = tradeoff_auc_difference(am_a, re_a, am_a, re_a, n_boot=50)
+    assert same["difference"] == 0 and same["low"] == 0 and same["high"] == 0
+    with pytest.raises(ValueError, match="same N images"):
+        tradeoff_auc_difference(am_a, re_a, am_b[:, :10], re_b[:, :10])
+
+
+def test_tradeoff_gaps_script_compares_each_method_with_the_reference(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    bench, ckpt = _benchmark_script_and_model(tmp_path)
+    common = ["--checkpoint", str(ckpt), "--n-images", "5", "--batch-size", "2", "--mask-weights", "--no-progress"]
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert bench.main(["--out", str(a), "--methods", "saliency", "sobel", *common]) == 0
+    assert bench.main(["--out", str(b), "--methods", "sobel", "random", *common]) == 0
+    assert bench.main(["--out", str(c), "--methods", "random", "--tie-orders", "2", *common]) == 0
+    spec = importlib.util.spec_from_file_location("tradeoff_gaps", Path(__file__).resolve().parents[1]
+                                                  / "scripts" / "tradeoff_gaps.py")
+    gaps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gaps)
+    out = tmp_path / "gaps" / "gaps.json"
+    assert gaps.main([str(a), str(b), "--reference", "saliency", "--n-boot", "200", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    rows = {(r["method"], r["mode"]): r for r in res["rows"]}
+    assert set(rows) == {("sobel", "hard"), ("sobel", "soft"), ("random", "hard"), ("random", "soft")}
+    assert rows[("sobel", "hard")]["source"] == 0 and rows[("random", "hard")]["source"] == 1
+    table = {r["method"]: r for r in json.loads((a / "results.json").read_text())["rows"]}
+    other = {r["method"]: r for r in json.loads((b / "results.json").read_text())["rows"]}
+    for mode in ("hard", "soft"):  # the AUCs of the whole images are the benchmark's own
+        assert rows[("sobel", mode)]["auc_reference"] == pytest.approx(table["saliency"][f"tradeoff_auc_{mode}"])
+        assert rows[("sobel", mode)]["auc_method"] == pytest.approx(table["sobel"][f"tradeoff_auc_{mode}"])
+        assert rows[("random", mode)]["auc_method"] == pytest.approx(other["random"][f"tradeoff_auc_{mode}"])
+        r = rows[("random", mode)]
+        assert r["difference"] == pytest.approx(r["auc_reference"] - r["auc_method"])
+        assert r["low"] <= r["high"] and r["n_images"] == 5
+    assert out.with_suffix(".md").read_text() == gaps.markdown(res)
+    # another protocol, or no reference: refused, nothing written
+    other_out = tmp_path / "gaps" / "other.json"
+    assert gaps.main([str(a), str(c), "--reference", "saliency", "--out", str(other_out)]) == 2
+    assert gaps.main([str(b), "--reference", "saliency", "--out", str(other_out)]) == 2
+    assert not other_out.exists()
