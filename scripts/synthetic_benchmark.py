@@ -65,6 +65,11 @@ on a GPU, with the one-thread CPU time of every method on 20 images::
 
     python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --device cuda --time-images 20 \
         --no-progress --publish data/results/synthetic_benchmark
+
+and, from the same run's items, the intervals of the trade-off differences
+(``scripts/tradeoff_gaps.py runs/synthetic_benchmark --out
+data/results/synthetic_benchmark/tradeoff_gaps.json``). The bundled files
+merge several runs of the same images (``--merge``; the README lists them).
 """
 
 from __future__ import annotations
