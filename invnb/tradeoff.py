@@ -52,6 +52,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -283,8 +284,6 @@ def tradeoff_auc_difference(amounts_a, reids_a, amounts_b, reids_b, max_amount: 
         percentile interval of the resampled differences), ``se`` (their
         standard deviation), ``n_images``, ``n_boot``, ``level``.
     """
-    import numpy as np
-
     arrays = [np.asarray(v, dtype=float) for v in (amounts_a, reids_a, amounts_b, reids_b)]
     if any(a.ndim != 2 for a in arrays) or arrays[0].shape != arrays[1].shape or arrays[2].shape != arrays[3].shape \
             or arrays[0].shape[1] != arrays[2].shape[1]:
@@ -299,7 +298,10 @@ def tradeoff_auc_difference(amounts_a, reids_a, amounts_b, reids_b, max_amount: 
 
     auc_a, auc_b = auc(arrays[0].mean(1), arrays[1].mean(1)), auc(arrays[2].mean(1), arrays[3].mean(1))
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    means = [a[:, idx].mean(axis=2) for a in arrays]  # (P or Q, n_boot)
+    # how often each image is drawn in each resample: the resampled means are one product,
+    # without gathering (P, n_boot, N) copies of the arrays
+    counts = np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float)  # (n_boot, N)
+    means = [a @ counts.T / n for a in arrays]  # (P or Q, n_boot)
     diffs = np.array([auc(means[0][:, i], means[1][:, i]) - auc(means[2][:, i], means[3][:, i])
                       for i in range(n_boot)])
     low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])

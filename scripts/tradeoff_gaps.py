@@ -62,11 +62,11 @@ def sweeps(folder: Path) -> dict[str, dict[str, np.ndarray]]:
         if m and not re.search(r"-w[0-9.]+$", m["method"]):
             keys.setdefault(m["method"], []).append((int(m["batch"]), path.stem))
     out = {}
-    for method, found in keys.items():
-        recs = [store.load(k) for _, k in sorted(found)]
+    for method, found in keys.items():  # in batch order: the paths were sorted, batches zero-padded
+        recs = [store.load(k) for _, k in found]
         out[method] = {name: np.concatenate([r.arrays[name] for r in recs], axis=1).astype(float)
                        for name in recs[0].arrays if name.endswith(("_amount", "_top1"))}
-        out[method]["batches"] = np.array([b for b, _ in sorted(found)])
+        out[method]["batches"] = np.array([b for b, _ in found])
     return out
 
 
