@@ -40,13 +40,21 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from invnb.baselines import make_method  # noqa: E402
+from invnb._utils.classes import predicted_classes  # noqa: E402
+from invnb.attribution import make_method  # noqa: E402
+from invnb.datasets import HELD_OUT_SEED, make_shapes, normalize  # noqa: E402
+from invnb.eval import (
+    DEFAULT_EXPONENTS,
+    DEFAULT_FRACTIONS,
+    POINTING_RTOL,  # noqa: E402
+    TRADEOFF_MAX_AMOUNT,
+    keep_soft,
+    keep_top_fraction,
+    kept_input_scores,
+    tradeoff_auc,
+)
 from invnb.inverse import LayerwiseInverse, attribution_map  # noqa: E402
-from invnb.metrics import POINTING_RTOL, predicted_classes  # noqa: E402
 from invnb.models import load_embedded_model  # noqa: E402
-from invnb.synthetic import HELD_OUT_SEED, make_shapes, normalize  # noqa: E402
-from invnb.tradeoff import (DEFAULT_EXPONENTS, DEFAULT_FRACTIONS, TRADEOFF_MAX_AMOUNT, keep_soft,  # noqa: E402
-                            keep_top_fraction, kept_input_scores, tradeoff_auc)
 
 
 def _bench_module():

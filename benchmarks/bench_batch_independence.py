@@ -15,9 +15,9 @@ import time
 
 import torch
 
+from invnb.datasets import make_shapes, normalize
 from invnb.inverse import LayerwiseInverse
 from invnb.models import load_embedded_model
-from invnb.synthetic import make_shapes, normalize
 
 
 def main():

@@ -3,7 +3,7 @@
 For each worker count, starts a ``LocalCluster`` (processes, one thread each),
 warms every worker up (imports, embedded model loaded once per worker via
 ``worker_cached``), then times :func:`invnb.runs.run_items` over the same
-items (``<method>-b<batch>`` of :mod:`invnb.synthetic_items`) into a fresh
+items (``<method>-b<batch>`` of :mod:`invnb.eval.benchmark`) into a fresh
 store, and prints items per second and the ratio (2 workers / 1 worker).
 Cluster start-up is reported apart and not counted. Results also go to
 ``--json``.
@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+from invnb.eval.benchmark import BenchmarkConfig, benchmark_keys, benchmark_task  # noqa: E402
 from invnb.runs import ResultStore, run_items  # noqa: E402
-from invnb.synthetic_items import benchmark_keys, benchmark_task  # noqa: E402
 
 
 def _warm(task, key: str) -> int:
@@ -38,7 +38,7 @@ def _warm(task, key: str) -> int:
     return os.getpid()
 
 
-def measure(workers: int, keys: list[str], task, root: Path) -> dict:
+def measure(workers: int, keys: list[str], config, root: Path) -> dict:
     """Items per second of ``keys`` on a fresh LocalCluster of ``workers`` processes."""
     import distributed
 
@@ -48,9 +48,10 @@ def measure(workers: int, keys: list[str], task, root: Path) -> dict:
     client = distributed.Client(cluster)
     try:
         client.wait_for_workers(workers, timeout=300)
+        store = ResultStore(root / f"workers{workers}")
+        task = benchmark_task(config, store.directory)
         client.run(_warm, task, keys[0])
         startup = time.perf_counter() - t0
-        store = ResultStore(root / f"workers{workers}")
         t1 = time.perf_counter()
         res = run_items(keys, task, store, progress=False, executor=client.get_executor())
         seconds = time.perf_counter() - t1
@@ -71,12 +72,12 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
-    keys = benchmark_keys(args.methods, args.n_images, args.batch_size)
-    task = benchmark_task(args.n_images, args.batch_size, step=args.step)
+    config = BenchmarkConfig(n_images=args.n_images, batch_size=args.batch_size, step=args.step)
+    keys = benchmark_keys(args.methods, config)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
-            row = measure(w, keys, task, Path(tmp))
+            row = measure(w, keys, config, Path(tmp))
             rows.append(row)
             print(f"{w} worker(s): {row['items']} items in {row['seconds']:.1f} s = "
                   f"{row['items_per_second']:.3f} items/s (start-up {row['startup_seconds']:.1f} s, not counted)",

@@ -21,10 +21,10 @@ import torch
 from scipy.stats import spearmanr
 
 from invnb import LayerwiseInverse
-from invnb.baselines import make_method
-from invnb.metrics import mass_in_mask
+from invnb.attribution import make_method
+from invnb.datasets import make_shapes, normalize
+from invnb.eval import mass_in_mask
 from invnb.models import load_embedded_model
-from invnb.synthetic import make_shapes, normalize
 
 
 def randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:

@@ -26,10 +26,10 @@ import time
 import torch
 
 from invnb import LayerwiseInverse, attribution_map
+from invnb.datasets import make_shapes, normalize
+from invnb.eval import amount_of_activation, mass_in_mask, pointing_game
 from invnb.inverse import ATTRIBUTIONS, DEFAULT_AUTO_EMPTY, DEFAULT_AUTO_WEIGHTS
-from invnb.metrics import amount_of_activation, mass_in_mask, pointing_game
 from invnb.models import load_embedded_model
-from invnb.synthetic import make_shapes, normalize
 
 SETTINGS = {
     "paper": dict(penalty="l2", solver="paper", batch_size=1, relu_in_objective="always"),

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from invnb import LayerwiseInverse
-from invnb.metrics import amount_of_activation, reid_rates
+from invnb.eval import amount_of_activation, reid_rates
 
 
 def evaluate(inv: LayerwiseInverse, x: torch.Tensor):
@@ -114,8 +114,8 @@ def main(argv=None):
         x = torch.randn(args.n_images, 3, 224, 224, generator=torch.Generator().manual_seed(args.seed))
         what = "VGG16 (random weights), 224x224"
     else:
+        from invnb.datasets import make_shapes, normalize
         from invnb.models import load_embedded_model
-        from invnb.synthetic import make_shapes, normalize
         model = load_embedded_model(device=args.device)
         x = normalize(make_shapes(args.n_images, seed=args.seed).images)
         what = "embedded SmallVGG, 64x64 synthetic shapes"

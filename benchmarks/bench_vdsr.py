@@ -30,13 +30,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invnb.download import local_data_dir
-from invnb.metrics import amount_of_activation
-from invnb.sr_data import make_sr_sample, read_image, y_to_tensor
-from invnb.sr_metrics import psnr
-from invnb.vdsr import load_vdsr
-from invnb.vdsr_analysis import invert_vdsr, vdsr_inverse
+from invnb.datasets import local_data_dir
+from invnb.eval import amount_of_activation
+from invnb.models import load_vdsr
+from invnb.inverse import LayerwiseInverse  # noqa: E402
+from invnb.sr import (
+    invert_vdsr,
+    make_sr_sample,
+    psnr,
+    read_image,
+    y_to_tensor,
+)
 
+
+_SETTING = {"default": "vdsr", "paper": "vdsr_paper"}  # the registry's VDSR settings
 
 def butterfly_crop(data_dir: Path, size: int = 96, device: str = "cpu") -> torch.Tensor:
     """Centre ``size x size`` crop of butterfly's x2 bicubic luminance, ``(1, 1, size, size)`` in [0, 1]."""
@@ -52,7 +59,7 @@ def run_once(model, x, setting: str, inverse=None, **kw) -> dict:
     `inverse`: a configured inverse to reuse (its per-model setup, the layer
     operator norms and the model check, is then already done); else a new one.
     """
-    inv = inverse if inverse is not None else vdsr_inverse(model, setting, **kw)
+    inv = inverse if inverse is not None else LayerwiseInverse.from_setting(model, _SETTING[setting], **kw)
     start = time.perf_counter()
     x_hat, y, y_hat, res = invert_vdsr(model, x, inv)
     if x.is_cuda:
@@ -122,8 +129,8 @@ def main(argv=None) -> dict:
     # objects: the first call of each pays the per-model setup (operator norms,
     # model check), later ones are what every further image costs. The fastest
     # counts (a shared machine only ever adds time); results are deterministic.
-    inverses = {"paper": vdsr_inverse(model, "paper", **paper_kw),
-                "default": vdsr_inverse(model, "default", **default_kw)}
+    inverses = {"paper": LayerwiseInverse.from_setting(model, "vdsr_paper", **paper_kw),
+                "default": LayerwiseInverse.from_setting(model, "vdsr", **default_kw)}
     paper = default = None
     first = {}
     for _ in range(args.repeats):
@@ -181,7 +188,7 @@ def main(argv=None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    from invnb.plot_sr import plot_fidelity_amount
+    from invnb.plot import plot_fidelity_amount
 
     ax = plot_fidelity_amount(
         {k: ([r["amount"] for r in v], [r["psnr_y"] for r in v]) for k, v in sweep.items()},

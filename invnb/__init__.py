@@ -1,22 +1,61 @@
 """invnb: the layer-wise inverse of CNNs (Kwon et al., IEEE TNNLS 2021), as a package and a book.
 
-The engine (`LayerwiseInverse`) and the metrics are re-exported here; models,
-data and the super-resolution analysis live in their modules
-(`invnb.models`, `invnb.synthetic`, `invnb.vdsr`, `invnb.sr_data`,
-`invnb.frequency`, `invnb.vdsr_analysis`), plotting in `invnb.plot` and
-`invnb.plot_sr`.
+The subpackages, lowest layer first (each imports only from those below it):
+
+==================  ===================================================================
+``invnb._utils``    private helpers shared across subpackages
+``invnb.runs``      resumable per-item result store, serial or Dask execution, provenance
+``invnb.datasets``  generated shapes with object masks, ImageNet validation, downloads
+``invnb.models``    the embedded SmallVGG, torchvision's VGGs, VDSR, safe checkpoints
+``invnb.inverse``   the engine: layer stack, per-layer problems and solvers, walk, maps, settings
+``invnb.attribution``  every attribution method behind one call shape, and their registry
+``invnb.eval``      deletion/insertion, re-identification, localisation, trade-off, sanity, benchmark
+``invnb.sr``        super-resolution: MATLAB-compatible pipeline, metrics, chirp, frequency, VDSR analysis
+``invnb.plot``      every figure (all of invnb's matplotlib)
+``invnb.book``      the chapters' command line, their items, the interactive explorer
+==================  ===================================================================
+
+The names most code needs are re-exported here.
+
+Examples
+--------
+>>> from invnb import LayerwiseInverse
+>>> from invnb.models import load_embedded_model
+>>> from invnb.datasets import make_shapes, normalize
+>>> res = LayerwiseInverse(load_embedded_model()).invert(normalize(make_shapes(2, seed=1).images))
+>>> tuple(res.attribution.shape)
+(2, 64, 64)
 """
 
-from .baselines import available_methods, make_method
-from .inverse import DEFAULT_MASK_WEIGHT, InverseResult, LayerwiseInverse, attribution_map
-from .layers import LayerStack, UnsupportedLayerError, fold_batchnorm
-from .metrics import (CausalCurve, Reidentification, amount_of_activation, deletion_auc, deletion_curve,
-                      insertion_auc, insertion_curve, mass_in_mask, pointing_game, reid_rates)
-from .solver import LayerProblem, SolveResult, solve_fista, solve_paper
-from .tradeoff import inverse_tradeoff, map_tradeoff
+from invnb.attribution import available_methods, make_method
+from invnb.eval import (
+    CausalCurve,
+    Reidentification,
+    amount_of_activation,
+    deletion_auc,
+    deletion_curve,
+    insertion_auc,
+    insertion_curve,
+    inverse_tradeoff,
+    map_tradeoff,
+    mass_in_mask,
+    pointing_game,
+    reid_rates,
+)
+from invnb.inverse import (
+    InverseResult,
+    LayerProblem,
+    LayerStack,
+    LayerwiseInverse,
+    SolveResult,
+    UnsupportedLayerError,
+    attribution_map,
+    fold_batchnorm,
+    solve_fista,
+    solve_paper,
+)
 
 __all__ = [
-    "DEFAULT_MASK_WEIGHT",
     "CausalCurve",
     "InverseResult",
     "LayerProblem",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "PACKAGE_DIR", "RESULTS_DIR", "SOURCE_ROOT", "relative_to_source"]
+__all__ = ["DATA_DIR", "NOTEBOOK_DIR", "PACKAGE_DIR", "RESULTS_DIR", "SOURCE_ROOT"]
 
 #: The installed (or checked-out) ``invnb`` package folder.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -26,15 +26,5 @@ SOURCE_ROOT = PACKAGE_DIR.parent
 #: The bundled long-run results (tables, figures, logs) of the source checkout.
 RESULTS_DIR = SOURCE_ROOT / "data" / "results"
 
-
-def relative_to_source(path: str | Path) -> str:
-    """``path`` relative to the source checkout when inside it, else its name.
-
-    For printing a file's location without the machine's folders in it
-    (e.g. ``data/results/bench_vdsr/bench_vdsr.json``, not ``/home/.../invnb/data/...``).
-    """
-    path = Path(path).resolve()
-    try:
-        return path.relative_to(SOURCE_ROOT).as_posix()
-    except ValueError:
-        return path.name
+#: The book's chapters (``notebooks/*.ipynb``) of the source checkout.
+NOTEBOOK_DIR = SOURCE_ROOT / "notebooks"

@@ -3,7 +3,7 @@
 Source: github.com/twtygqyy/pytorch-vdsr (MIT licence), file
 ``model/model_epoch_50.pth`` at the commit pinned below: a pickled
 ``{"epoch": 50, "model": vdsr.Net}``. Its ``vdsr.Net`` is VDSR exactly as
-:class:`invnb.vdsr.VDSR` builds it (20 bias-free 3x3 convolutions, 64
+:class:`invnb.models.VDSR` builds it (20 bias-free 3x3 convolutions, 64
 channels, input Y in [0, 1]) except that its forward adds the input to the
 residual; the state-dict keys are identical, so ``VDSR.super_resolve`` gives
 pytorch-vdsr's output.
@@ -14,7 +14,7 @@ from the file runs), checks the source's SHA-256, and writes
 * ``invnb/data/vdsr_pytorch_vdsr_epoch50.pt``: a plain ``{name: float32 tensor}``
   state dict (``torch.save``), readable with ``torch.load(weights_only=True)``;
 * ``invnb/data/vdsr_pytorch_vdsr_epoch50.json``: provenance (repository, commit,
-  path, both SHA-256) read by :func:`invnb.vdsr.load_embedded_vdsr`;
+  path, both SHA-256) read by :func:`invnb.models.load_embedded_vdsr`;
 * ``invnb/data/vdsr_pytorch_vdsr_LICENSE``: the source's MIT licence notice.
 
 Usage (once; the outputs are committed)::
@@ -33,14 +33,9 @@ from pathlib import Path
 
 import torch
 
-from invnb.download import sha256sum
-from invnb.vdsr import (
-    EMBEDDED_VDSR_CHECKPOINT,
-    EMBEDDED_VDSR_LICENSE,
-    EMBEDDED_VDSR_META,
-    VDSR,
-    load_pytorch_vdsr_checkpoint,
-)
+from invnb.datasets import sha256sum
+from invnb.models import EMBEDDED_VDSR_CHECKPOINT, VDSR, load_pytorch_vdsr_checkpoint
+from invnb.models.vdsr import EMBEDDED_VDSR_LICENSE, EMBEDDED_VDSR_META
 
 REPO = "github.com/twtygqyy/pytorch-vdsr"
 COMMIT = "514b021044018baf909e79f48392783daa592888"
@@ -64,13 +59,13 @@ def main(argv=None) -> None:
     state = load_pytorch_vdsr_checkpoint(args.checkpoint)
     reference = VDSR().state_dict()
     if set(state) != set(reference) or any(state[k].shape != reference[k].shape for k in state):
-        raise SystemExit("the checkpoint's keys or shapes differ from invnb.vdsr.VDSR")
+        raise SystemExit("the checkpoint's keys or shapes differ from invnb.models.VDSR")
     # In VDSR's registration order (the pickle lists residual_layer first).
     plain = OrderedDict((k, state[k].detach().to(torch.float32).contiguous().clone()) for k in reference)
     torch.save(plain, EMBEDDED_VDSR_CHECKPOINT)
     EMBEDDED_VDSR_LICENSE.write_text(license_text if license_text.endswith("\n") else license_text + "\n")
     meta = {
-        "what": "VDSR weights trained by pytorch-vdsr (epoch 50), as a plain state dict of invnb.vdsr.VDSR",
+        "what": "VDSR weights trained by pytorch-vdsr (epoch 50), as a plain state dict of invnb.models.VDSR",
         "source_repository": REPO,
         "source_commit": COMMIT,
         "source_path": PATH,

@@ -4,7 +4,7 @@
 Writes ``invnb/data/embedded_vgg.pt`` (a state dict) and ``invnb/data/embedded_vgg.json``
 (seed, command, data and training parameters, accuracies, timing). Training
 is deterministic under ``--seed`` for a fixed ``--threads`` and torch build:
-all data comes from :func:`invnb.synthetic.make_shapes` with seeds derived
+all data comes from :func:`invnb.datasets.make_shapes` with seeds derived
 from ``--seed``, and shuffling, augmentation and initialisation use seeded
 generators.
 
@@ -40,9 +40,16 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from invnb.download import sha256sum  # noqa: E402
+from invnb.datasets import (  # noqa: E402
+    CLASS_NAMES,
+    IMAGE_SIZE,
+    MEAN,
+    STD,
+    make_shapes,
+    normalize,
+    sha256sum,  # noqa: E402
+)
 from invnb.models import SmallVGG  # noqa: E402
-from invnb.synthetic import CLASS_NAMES, IMAGE_SIZE, MEAN, STD, make_shapes, normalize  # noqa: E402
 
 CHUNK = 1000  # images per make_shapes call (each chunk has its own seed)
 
@@ -303,7 +310,7 @@ def main(argv=None) -> dict:
         "class_names": list(CLASS_NAMES),
         "normalization": {"mean": list(MEAN), "std": list(STD)},
         "data": {
-            "generator": "invnb.synthetic.make_shapes",
+            "generator": "invnb.datasets.make_shapes",
             "image_size": IMAGE_SIZE,
             "distractor_prob": args.distractor_prob,
             "train_size": args.train_size,

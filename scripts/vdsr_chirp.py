@@ -16,7 +16,7 @@ to the low-frequency level) beside each scale's LR Nyquist frequency
         --set5 --out data/results/vdsr_chirp                                  # the bundled run
 
 Weights: ``--weights`` (default ``<data>/vdsr/vdsr.pth``, the paper's; any
-VDSR checkpoint :func:`invnb.vdsr.load_vdsr` reads). ``--out`` gets
+VDSR checkpoint :func:`invnb.models.load_vdsr` reads). ``--out`` gets
 ``summary.json`` (numbers, command, commit, weights sha256), ``chirp.png``
 and ``retention.png``; ``--replot FOLDER`` redraws ``retention.png`` (and
 ``fidelity.png``, and ``chirp.png`` where ``--save-images`` wrote
@@ -35,114 +35,41 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invnb.chirp import FrequencyBins, chirp_profiles, lowest_band, lr_nyquist
-from invnb.download import local_data_dir, sha256sum
-from invnb.frequency import attribution_ratio, band_retention, mean_band_retention, mean_frequency_profile
+from invnb.datasets import local_data_dir, sha256sum
+from invnb.models import load_vdsr
 from invnb.runs import git_commit
-from invnb.sr_data import load_sr_folder
-from invnb.vdsr import load_vdsr
-from invnb.vdsr_analysis import center_crop, invert_chirp, invert_sample, vdsr_inverse
+from invnb.inverse import LayerwiseInverse
+from invnb.sr import center_crop, invert_sample, load_sr_folder, mean_band_retention, mean_frequency_profile
+from invnb.sr.chirp_runs import chirp_record, chirp_report_text, load_chirp_images, save_chirp_images
+
+
+SETTINGS = {"default": "vdsr", "paper": "vdsr_paper"}  # the chirp's names for the registry's VDSR settings
 
 
 def chirp_run(model, scale, setting, size, rate, device, overrides):
     """One inverse of the chirp; returns (VDSRInversion, record dict)."""
-    r = invert_chirp(model, scale, size, rate, vdsr_inverse(model, setting, keep_features=False, **overrides), device)
-    profiles = chirp_profiles(attribution_ratio(r.x_hat, r.x), rate)
-    rec = {
-        "scale": scale, "setting": setting, "size": size, "rate": rate, "overrides": overrides,
-        "amount": r.amount, "psnr_dB": r.fidelity, "fidelity": r.output_fidelity, "seconds": r.seconds,
-        "lr_nyquist": lr_nyquist(scale),
-        "band": {k: lowest_band(v).to_dict() for k, v in profiles.items()},
-        "profiles": {k: v.to_dict() for k, v in profiles.items()},
-        "retention": band_retention(r.x_hat, r.x).tolist(),
-        "retention_projection": band_retention(r.x_hat, r.x, mode="projection").tolist(),
-    }
-    return r, rec
-
-
-def report(result: dict, width: float = 0.01) -> dict:
-    """Print the band of lowest attribution and the retention per band of a written summary."""
-    print(f"{result['command']}  (commit {result['commit']}, weights sha256 {result['weights_sha256'][:12]})")
-    for c in result["chirp"]:
-        f = c["fidelity"]
-        print(f"\n{c['size']}px chirp x{c['scale']} {c['setting']}: amount {c['amount']:.3f}, {c['psnr_dB']:.2f} dB, "
-              f"relative error {f['relative_error']:.3f}, correlation {f['correlation']:.3f}, "
-              f"|y_hat|/|y| {f['norm_ratio']:.3f}; LR Nyquist {c['lr_nyquist']:.3f}")
-        for axis in ("radial", "x", "y"):
-            bins = FrequencyBins.from_dict(c["profiles"][axis])
-            k = max(1, int(round(width / float(np.diff(bins.edges[:2])[0]))))
-            print(f"  {axis:>6} ({width:g} bins): {lowest_band(bins.coarsen(k))}")
-        for key in ("retention", "retention_projection"):
-            print(f"  {key} per zigzag band (0..63): " + " ".join(f"{v:.2f}" for v in c[key]))
-    for c in result["set5"]:
-        print(f"\nSet5{' ' + str(c.get('crop')) + 'px crops' if c.get('crop') else ''} x{c['scale']} {c['setting']}: "
-              f"amount {c['amount']:.3f}, focused/unfocused high-band ratio {c['focused_unfocused']['ratio']:.2f}")
-        for key in ("retention", "retention_projection"):
-            print(f"  {key} per zigzag band (0..63): " + " ".join(f"{v:.2f}" for v in c[key]))
-    return result
-
-
-def save_images(path: Path, images: dict) -> None:
-    """Write each chirp run's input and inverse input (float16) for ``--replot``."""
-    arrays = {}
-    for (scale, setting), r in images.items():
-        arrays[f"x{scale}_{setting}_x"] = np.asarray(r.x, dtype=np.float16)
-        arrays[f"x{scale}_{setting}_x_hat"] = np.asarray(r.x_hat, dtype=np.float16)
-    np.savez_compressed(path, **arrays)
-
-
-def load_images(path: Path, result: dict) -> dict:
-    """The chirp runs of `result` with ``x``, ``x_hat`` from `path` (``{}`` when absent), for
-    :func:`invnb.plot_sr.plot_chirp_grid`."""
-    from types import SimpleNamespace
-
-    if not path.is_file():
-        return {}
-    with np.load(path) as z:
-        return {(c["scale"], c["setting"]): SimpleNamespace(
-                    x=z[f"x{c['scale']}_{c['setting']}_x"].astype(np.float32),
-                    x_hat=z[f"x{c['scale']}_{c['setting']}_x_hat"].astype(np.float32), amount=c["amount"])
-                for c in result["chirp"]}
+    inverse = LayerwiseInverse.from_setting(model, SETTINGS[setting], keep_features=False, **overrides)
+    return chirp_record(model, inverse, scale, setting, size, rate, device, overrides)
 
 
 def draw(result: dict, out: Path, images: dict | None = None, rate: float | None = None) -> None:
-    """Write the figures of a run into `out`: ``retention.png`` (and ``fidelity.png`` with a sweep) from
-    the summary `result`; ``chirp.png`` only with the inversions `images` (keyed by (scale, setting)),
-    which the summary does not hold."""
+    """``retention.png`` (and ``fidelity.png`` with a sweep) from the summary; ``chirp.png`` from `images`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from invnb.plot_sr import plot_band_retention, plot_chirp_grid, plot_fidelity_amount
+    from invnb.plot import plot_chirp_grid, plot_fidelity_sweep, plot_retention_summary
 
     if images:
         fig = plot_chirp_grid(images, rate)
         fig.savefig(out / "chirp.png", dpi=90)
         plt.close(fig)
-    dashes = {2: "-", 3: "--", 4: ":"}  # colour: the setting (invnb.plot_colors); line style: the scale
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
-    for ax, key in zip(axes, ("retention", "retention_projection")):
-        curves, styles = {}, {}
-        for part, label in (("chirp", "chirp"), ("set5", "Set5")):
-            for c in result.get(part, []):
-                name = f"{label} x{c['scale']} {c['setting']}"
-                curves[name], styles[name] = c[key], dashes.get(c["scale"], "-.")
-        plot_band_retention(curves, ax=ax, title="magnitude" if key == "retention" else "projection (in phase)",
-                            linestyles=styles)
-    axes[0].set_yscale("log")
+    fig = plot_retention_summary(result)
     fig.savefig(out / "retention.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     if result.get("sweep"):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-        for ax, (key, label) in zip(axes, (("psnr_dB", "PSNR(y, y_hat) / dB"),
-                                           ("correlation", "correlation of y_hat with y"))):
-            curves = {n: ([r["amount"] for r in rows],
-                          [r[key] if key in r else r["fidelity"][key] for r in rows])
-                      for n, rows in result["sweep"].items()}
-            labels = {n: [f"{r['mask_weight']:g}" for r in rows] for n, rows in result["sweep"].items()}
-            plot_fidelity_amount(curves, ax=ax, labels=labels, ylabel=label)
-        fig.tight_layout()
+        fig = plot_fidelity_sweep(result["sweep"])
         fig.savefig(out / "fidelity.png", dpi=110)
         plt.close(fig)
 
@@ -184,13 +111,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.report:
-        return report(json.loads(args.report.read_text()), args.width)
+        result = json.loads(args.report.read_text())
+        print(chirp_report_text(result, args.width))
+        return result
     if args.replot:
         summary = args.replot / "summary.json"
         if not summary.is_file():
             parser.error(f"--replot: no summary.json in {args.replot}")
         result = json.loads(summary.read_text())
-        images = load_images(args.replot / "chirp_images.npz", result)
+        images = load_chirp_images(args.replot / "chirp_images.npz", result)
         draw(result, args.replot, images, result["chirp"][0]["rate"] if images else None)
         print(f"redrew the figures of {summary.name}"
               + ("" if images else " except chirp.png (no chirp_images.npz: run with --save-images)"))
@@ -198,8 +127,6 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    # full float32 on GPUs: cuDNN's default TF32 convolutions round to ~1e-3, more than the CPU
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     data_dir = args.data_dir or local_data_dir()
     weights = args.weights or data_dir / "vdsr" / "vdsr.pth"
     model = load_vdsr(weights, map_location=args.device)
@@ -256,7 +183,7 @@ def main(argv=None) -> dict:
                                 for k, v in samples_by_scale.items()}
         for setting in args.set5_settings or args.settings:
             for scale in args.scales:
-                inv = vdsr_inverse(model, setting, keep_features=False, **overrides)
+                inv = LayerwiseInverse.from_setting(model, SETTINGS[setting], keep_features=False, **overrides)
                 t0 = time.perf_counter()
                 runs = [invert_sample(model, s, inv, args.device) for s in samples_by_scale[scale]]
                 ret = mean_band_retention([(r.x_hat, r.x) for r in runs])
@@ -282,7 +209,7 @@ def main(argv=None) -> dict:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "summary.json").write_text(json.dumps(result, indent=1))
         if args.save_images and images:
-            save_images(args.out / "chirp_images.npz", images)
+            save_chirp_images(args.out / "chirp_images.npz", images)
         draw(result, args.out, images, rate)
         written = sorted(p.name for p in args.out.iterdir() if p.suffix in (".json", ".png"))
         print(f"wrote {', '.join(written)} in {args.out}")

@@ -26,10 +26,16 @@ from pathlib import Path
 
 import torch
 
-from invnb.download import local_data_dir
-from invnb.sr_data import artificial_hr, load_sr_folder, make_sr_sample
-from invnb.vdsr import load_vdsr
-from invnb.vdsr_analysis import analyse_samples, center_crop, vdsr_inverse
+from invnb.datasets import local_data_dir
+from invnb.models import load_vdsr
+from invnb.sr import (
+    analyse_samples,
+    artificial_hr,
+    center_crop,
+    load_sr_folder,
+    make_sr_sample,
+)
+from invnb.inverse import LayerwiseInverse
 
 
 def main(argv=None) -> dict:
@@ -58,7 +64,8 @@ def main(argv=None) -> dict:
         samples = [center_crop(s, min(args.crop, *s.im_b_y.shape)) for s in samples]
     overrides = {k: v for k, v in (("mask_weight", args.mask_weight), ("max_iter", args.max_iter)) if v is not None}
     # only the inverse input is analysed: drop the 40 intermediate feature maps (GBs on whole images)
-    inverse = vdsr_inverse(model, args.setting, keep_features=False, **overrides)
+    inverse = LayerwiseInverse.from_setting(model, {"default": "vdsr", "paper": "vdsr_paper"}[args.setting],
+                                           keep_features=False, **overrides)
     tag = f"{args.dataset}_x{args.scale}_{args.setting}" + (f"_crop{args.crop}" if args.crop else "")
     out = args.out or Path("runs") / "vdsr_frequency" / tag
     print(
@@ -91,7 +98,7 @@ def main(argv=None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    from invnb.plot_sr import plot_frequency_profile
+    from invnb.plot import plot_frequency_profile
 
     ax = plot_frequency_profile(profile, title=f"VDSR {tag}", cut=args.cut)
     ax.figure.tight_layout()

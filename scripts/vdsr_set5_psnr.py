@@ -23,10 +23,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from invnb.download import local_data_dir
-from invnb.sr_data import download_sr_dataset, load_sr_folder, y_to_tensor
-from invnb.sr_metrics import psnr
-from invnb.vdsr import EMBEDDED_VDSR_CHECKPOINT, download_vdsr_weights, load_embedded_vdsr, load_vdsr
+from invnb.datasets import local_data_dir
+from invnb.models import (
+    EMBEDDED_VDSR_CHECKPOINT,
+    download_vdsr_weights,
+    load_embedded_vdsr,
+    load_vdsr,
+)
+from invnb.sr import download_sr_dataset, load_sr_folder, psnr, y_to_tensor
 
 #: VDSR paper (Kim et al., CVPR 2016), Table 3, Set5.
 PUBLISHED = {2: 37.53, 3: 33.66, 4: 31.35}

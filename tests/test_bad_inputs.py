@@ -20,10 +20,10 @@ from PIL import Image
 from torch import nn
 
 from invnb.inverse import LayerwiseInverse
-from invnb.layers import LayerStack, UnsupportedLayerError
+from invnb.inverse import LayerStack, UnsupportedLayerError
 from invnb.models import load_embedded_model
-from invnb.sr_data import SR_DATASETS, load_sr_folder, read_image
-from invnb.vdsr import VDSR, load_vdsr, load_vdsr_state_dict
+from invnb.sr import SR_DATASETS, load_sr_folder, read_image
+from invnb.models import VDSR, load_vdsr, load_vdsr_state_dict
 
 
 def _png(path, size=(8, 8)):

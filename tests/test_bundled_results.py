@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from invnb.download import sha256sum
+from invnb.datasets import sha256sum
 from invnb.models import EMBEDDED_CHECKPOINT
 from invnb.paths import RESULTS_DIR as RESULTS
 from invnb.paths import SOURCE_ROOT

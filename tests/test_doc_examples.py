@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import REPO as ROOT
 
 
 def python_blocks(path: Path) -> list[str]:

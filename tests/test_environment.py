@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO as ROOT
 
 try:
     import tomllib
@@ -73,14 +73,14 @@ def test_test_extra_installs_every_third_party_module_the_tests_import():
     import ast
     import sys
 
-    root = Path(__file__).resolve().parents[1]
-    local = {p.stem for p in (root / "tests").glob("*.py")} | {p.stem for p in (root / "scripts").glob("*.py")}
-    local |= {"invnb", "conftest"}
+    root = REPO
+    local = {p.stem for p in (root / "tests").rglob("*.py")} | {p.stem for p in (root / "scripts").glob("*.py")}
+    local |= {"invnb", "conftest", "cases"}
     project = _pyproject()["project"]
     reqs = [*project["dependencies"], *project["optional-dependencies"]["test"]]
     installed = {re.split(r"[\s<>=!\[;~]", r, maxsplit=1)[0].lower() for r in reqs}
     missing = set()
-    for f in (root / "tests").glob("*.py"):
+    for f in (root / "tests").rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

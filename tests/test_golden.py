@@ -49,3 +49,33 @@ def test_golden_arrays(case):
     for key in want.files:
         assert got[key].shape == want[key].shape, key
         _close(f"{case}/{key}", got[key], want[key])
+
+
+NOT_COMPARED = ("seconds", "wall_seconds")
+
+
+def _numbers(rows):
+    out = {}
+    for row in rows:
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and not any(s in k for s in NOT_COMPARED) and k != "source":
+                out[(row["method"], row.get("mode", ""), str(row.get("param", "")), k)] = float(v)
+    return out
+
+
+def test_golden_benchmark(tmp_path):
+    """The small benchmark run of provenance.json, rerun through the package, gives the same table."""
+    from invnb.eval.benchmark import BenchmarkConfig, run_benchmark
+
+    torch.set_num_threads(1)
+    config = BenchmarkConfig(n_images=4, batch_size=2, rise_masks=100, ig_steps=8, ep_steps=5)
+    summary = run_benchmark(config, tmp_path, mask_weights=(0.5, 2.0), progress=False)
+    got_files = {"results.json": summary.rows, "tradeoff.json": summary.trade}
+    for name, rows in got_files.items():
+        want = _numbers(json.loads((GOLDEN / "benchmark" / name).read_text())["rows"])
+        got = _numbers(rows)
+        missing = sorted(set(want) - set(got))
+        assert not missing, f"{name}: rows or columns lost: {missing[:5]}"
+        for key, w in want.items():
+            g = got[key]
+            assert (np.isnan(g) and np.isnan(w)) or abs(g - w) <= TOL * max(1.0, abs(w)), (name, key, g, w)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from invnb import __main__ as cli
+from invnb.book import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import REPO as ROOT
 # what `pip wheel` reads from the checkout (pyproject.toml names the rest)
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE")
 
@@ -106,10 +106,10 @@ def test_readme_example_runs_from_the_wheel(wheel_env):
     script = work / "example.py"
     script.write_text(
         example
-        + "\nimport invnb, invnb.vdsr\n"
+        + "\nimport invnb, invnb.models.vdsr\n"
         + "assert tuple(res.attribution.shape[1:]) == (64, 64)\n"
         + "print('invnb from', invnb.__file__)\n"
-        + "print('embedded VDSR', type(invnb.vdsr.load_embedded_vdsr()).__name__)\n"
+        + "print('embedded VDSR', type(invnb.models.load_embedded_vdsr()).__name__)\n"
     )
     out = _run([python, script], cwd=work, env=env).stdout
     where = Path(re.search(r"^invnb from (.+)$", out, re.M).group(1)).resolve()

@@ -20,7 +20,7 @@ CHIRP_SIZE = 64
 
 
 def _held_out(n):
-    from invnb.synthetic import HELD_OUT_SEED, make_shapes, normalize
+    from invnb.datasets import HELD_OUT_SEED, make_shapes, normalize
 
     data = make_shapes(n, seed=HELD_OUT_SEED)
     return data, normalize(data.images)
@@ -44,7 +44,7 @@ def inverse_maps() -> dict:
 
 def baseline_maps() -> dict:
     """Every baseline's raw map on 4 held-out images (the benchmark's settings, smaller where slow)."""
-    from invnb.baselines import available_methods, make_method
+    from invnb.attribution import available_methods, make_method
     from invnb.models import load_embedded_model
 
     model = load_embedded_model()
@@ -62,13 +62,15 @@ def baseline_maps() -> dict:
 
 def vdsr_chirp() -> dict:
     """The embedded VDSR inverted on the 64-px chirp at x2 (default and paper settings)."""
-    from invnb.vdsr import load_embedded_vdsr
-    from invnb.vdsr_analysis import invert_chirp, vdsr_inverse
+    from invnb.models import load_embedded_vdsr
+    from invnb.inverse import LayerwiseInverse
+    from invnb.sr import invert_chirp
 
     model = load_embedded_vdsr()
     out = {}
-    for setting in ("default", "paper"):
-        r = invert_chirp(model, 2, size=CHIRP_SIZE, inverse=vdsr_inverse(model, setting, keep_features=False))
+    for setting, name in (("default", "vdsr"), ("paper", "vdsr_paper")):
+        inverse = LayerwiseInverse.from_setting(model, name, keep_features=False)
+        r = invert_chirp(model, 2, size=CHIRP_SIZE, inverse=inverse)
         out[f"{setting}_x_hat"] = np.asarray(r.x_hat, dtype=np.float64)
         out[f"{setting}_y_hat"] = np.asarray(r.y_hat, dtype=np.float64)
     return out

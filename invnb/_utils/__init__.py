@@ -1,0 +1,2 @@
+"""Private helpers shared across invnb's subpackages (argument checks, class targets, precision)."""
+

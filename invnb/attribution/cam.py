@@ -1,0 +1,85 @@
+"""Grad-CAM at the last convolution."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from invnb.attribution.base import AttributionMethod, register
+from invnb.attribution.gradients import _follow_device, _fresh_relus
+
+__all__ = ["GradCam"]
+
+
+def _resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> str:
+    """Qualified name of the Grad-CAM layer (default: rectified output of the last Conv2d)."""
+    named = dict(model.named_modules())
+    if isinstance(layer, str):
+        if layer not in named:
+            raise ValueError(f"no module named {layer!r} in the model; use a name from model.named_modules().")
+        return layer
+    if isinstance(layer, nn.Module):
+        for name, mod in named.items():
+            if mod is layer:
+                return name
+        raise ValueError("the given layer module is not part of the model.")
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    convs = [i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("the model has no Conv2d layer; pass `layer=` to choose the Grad-CAM layer.")
+    i = convs[-1]
+    # Grad-CAM explains the conv layer's feature maps A^k, i.e. after its ReLU
+    # (and a BatchNorm before it, if any).
+    while i + 1 < len(leaves) and isinstance(leaves[i + 1][1], (nn.BatchNorm2d, nn.ReLU)):
+        i += 1
+        if isinstance(leaves[i][1], nn.ReLU):
+            break
+    return leaves[i][0]
+
+
+@register("grad_cam")
+class GradCam(AttributionMethod):
+    """Grad-CAM through captum's ``LayerGradCam``, upsampled to the input size.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Classifier in eval mode (a copy with out-of-place ReLUs, made at
+        construction, is hooked, so the caller's model is untouched).
+    layer : str or nn.Module, optional
+        Layer whose output is explained. Default: the rectified output of the
+        last ``Conv2d`` (the ReLU that follows it), as in Selvaraju et al.
+    upsample : str
+        ``F.interpolate`` mode for the upsampling to (H, W); ``"bilinear"``.
+    batch_size : int, optional
+        Images per call.
+
+    Notes
+    -----
+    Reduction: captum's channel-weighted sum, then ReLU
+    (``relu_attributions=True``), then upsampling.
+    Selvaraju et al., ICCV 2017, https://arxiv.org/abs/1610.02391.
+    """
+
+    name = "grad_cam"
+
+    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None, upsample: str = "bilinear",
+                 batch_size: int | None = None):
+        from captum.attr import LayerGradCam
+
+        super().__init__(model, batch_size)
+        layer_name = _resolve_layer(model, layer)
+        self._copy = _fresh_relus(model)
+        self.layer = layer_name
+        self.upsample = upsample
+        self._method = LayerGradCam(self._copy, dict(self._copy.named_modules())[layer_name])
+
+    def _attribute(self, x: Tensor, classes: Tensor) -> Tensor:
+        _follow_device(self._copy, x)
+        inp = x.clone().requires_grad_(True)
+        cam = self._method.attribute(inp, target=classes, relu_attributions=True).detach()
+        if cam.dim() != 4:
+            raise ValueError(f"Grad-CAM layer {self.layer!r} does not output a (N, C, h, w) feature map.")
+        kw = {"align_corners": False} if self.upsample in ("bilinear", "bicubic") else {}
+        cam = F.interpolate(cam, size=x.shape[-2:], mode=self.upsample, **kw)
+        return cam.sum(dim=1).clamp(min=0)

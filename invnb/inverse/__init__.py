@@ -1,0 +1,46 @@
+"""The layer-wise inverse engine (Kwon et al., IEEE TNNLS 2021).
+
+``layers``    a model as a flat stack of invertible layers (BatchNorm folded) and its forward record
+``solver``    one layer's inverse problem and its two solvers (the paper's, batched FISTA)
+``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets, ``mask_weight="auto"``
+``maps``      the attribution map of an inverse input
+``result``    what an inversion returns
+``settings``  the named settings (``"default"``, ``"paper"``, ``"vdsr"``, ``"vdsr_paper"``)
+"""
+
+from invnb.inverse.engine import LayerwiseInverse, target_mask
+from invnb.inverse.layers import (
+    SUPPORTED_LAYERS,
+    LayerStack,
+    UnsupportedLayerError,
+    check_plain_chain,
+    fold_batchnorm,
+)
+from invnb.inverse.maps import (
+    ATTRIBUTIONS,
+    FILL_SHARE,
+    SMOOTHINGS,
+    attribution_map,
+    gaussian_smooth,
+)
+from invnb.inverse.result import InverseResult, LayerStats
+from invnb.inverse.settings import (
+    SETTINGS,
+    register_setting,
+    setting_kwargs,
+    setting_names,
+)
+from invnb.inverse.solver import (
+    LayerProblem,
+    SolveResult,
+    operator_norm,
+    solve_fista,
+    solve_paper,
+)
+
+__all__ = [
+    "ATTRIBUTIONS", "FILL_SHARE", "SETTINGS", "SMOOTHINGS", "SUPPORTED_LAYERS", "InverseResult", "LayerProblem",
+    "LayerStack", "LayerStats", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
+    "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "register_setting", "setting_kwargs",
+    "setting_names", "solve_fista", "solve_paper", "target_mask",
+]

@@ -1,0 +1,43 @@
+"""Every figure of the book (all of invnb's matplotlib lives here)."""
+
+from invnb.plot.benchmark import plot_benchmark_curves, plot_benchmark_tradeoff
+from invnb.plot.colors import (
+    METHOD_COLORS,
+    SETTING_METHODS,
+    method_color,
+    method_colors,
+    method_linestyle,
+)
+from invnb.plot.figures import (
+    attribution_grid,
+    legend_below,
+    plot_curves,
+    plot_reid,
+    plot_tradeoff,
+    plot_tradeoff_comparison,
+    shared_colorbar,
+    show_attribution,
+    show_image,
+    to_image,
+)
+from invnb.plot.images import colorize, colour_scale_html, to_png
+from invnb.plot.sanity import plot_randomisation
+from invnb.plot.sr import (
+    plot_band_retention,
+    plot_chirp_colour_scale,
+    plot_chirp_grid,
+    plot_chirp_profiles,
+    plot_fidelity_amount,
+    plot_fidelity_sweep,
+    plot_frequency_profile,
+    plot_retention_summary,
+)
+
+__all__ = [
+    "METHOD_COLORS", "SETTING_METHODS", "attribution_grid", "colorize", "colour_scale_html", "legend_below",
+    "method_color", "method_colors", "method_linestyle", "plot_band_retention", "plot_benchmark_curves",
+    "plot_benchmark_tradeoff", "plot_chirp_colour_scale", "plot_chirp_grid", "plot_chirp_profiles",
+    "plot_curves", "plot_fidelity_amount", "plot_fidelity_sweep", "plot_frequency_profile",
+    "plot_randomisation", "plot_reid", "plot_retention_summary", "plot_tradeoff", "plot_tradeoff_comparison",
+    "shared_colorbar", "show_attribution", "show_image", "to_image", "to_png",
+]

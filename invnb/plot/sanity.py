@@ -1,0 +1,89 @@
+"""Figure of the model-randomisation sanity check (computation: :mod:`invnb.eval.sanity`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from invnb.plot.colors import method_colors
+
+__all__ = ["plot_randomisation"]
+
+
+_LABELS = {
+    "spearman": "Spearman, trained vs random map",
+    "ssim": "SSIM of max-normalised maps",
+    "topk_iou": "IoU of the top 10% pixels",
+    "mass_in_mask": "mass in the object",
+    "pointing_game": "pointing game",
+}
+
+
+def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple(_LABELS),
+                       colors: Mapping[str, object] | None = None, axes=None):
+    """Curves of each score vs the number of layers re-initialised (cascade, top layer first).
+
+    Parameters
+    ----------
+    summary : sequence of dict
+        Rows of :func:`invnb.eval.summarise` (``method, mode, step, layer``,
+        score means and ``<score>_sd``).
+    scores : sequence of str
+        One panel per score.
+    colors : mapping, optional
+        Colour per method; default :func:`invnb.plot.method_colors`.
+    axes : sequence of Axes, optional
+        One per score; a new figure otherwise.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Step 0 is the trained model; the band is +-1 sd over seeds; the
+        marker right of the last step is the all-layers-at-once draw.
+    """
+    names = list(dict.fromkeys(r["method"] for r in summary))
+    colors = dict(colors or method_colors(names))
+    legend_ax = None
+    if axes is None:
+        ncols = 3
+        nrows = -(-(len(scores) + 1) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.4 * nrows), squeeze=False)
+        grid = list(grid.ravel())
+        axes, legend_ax = grid[:len(scores)], grid[len(scores)]
+        for extra in grid[len(scores) + 1:]:
+            extra.axis("off")
+    fig = axes[0].figure
+    layer_names: dict[int, str] = {}
+    for ax, score in zip(axes, scores):
+        for m in names:
+            rows = sorted((r for r in summary if r["method"] == m and r["mode"] in ("trained", "cascade")),
+                          key=lambda r: r["step"])
+            if not rows:
+                continue
+            xs = np.array([r["step"] for r in rows])
+            ys = np.array([r[score] for r in rows])
+            sd = np.array([r.get(f"{score}_sd", 0.0) for r in rows])
+            layer_names.update({r["step"]: r["layer"] for r in rows})
+            ax.plot(xs, ys, "-o", ms=3, color=colors.get(m), label=m, lw=2 if m.startswith("inverse") else 1.2)
+            ax.fill_between(xs, ys - sd, ys + sd, color=colors.get(m), alpha=0.12, lw=0)
+            full = [r for r in summary if r["method"] == m and r["mode"] == "all"]
+            if full:
+                ax.plot([xs.max() + 0.7], [full[0][score]], marker="*", ms=9, color=colors.get(m), ls="none")
+        ax.set_title(_LABELS.get(score, score), fontsize=10)
+        ax.set_xlabel("k top layers re-initialised (cascade); * = all at once", fontsize=9)
+        ax.grid(alpha=0.3)
+    if layer_names:
+        steps = sorted(layer_names)
+        for ax in axes:
+            ax.set_xticks(steps)
+            ax.set_xticklabels([f"{s}: {layer_names[s]}" if s else "0: trained" for s in steps], fontsize=7,
+                               rotation=60, ha="right")
+    if legend_ax is not None:
+        legend_ax.axis("off")
+        legend_ax.legend(*axes[0].get_legend_handles_labels(), loc="center", fontsize=10, frameon=False)
+    else:
+        axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig

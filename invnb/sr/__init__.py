@@ -1,0 +1,88 @@
+"""The super-resolution experiments: the MATLAB-compatible pipeline, SR samples and data sets, PSNR/SSIM,
+the chirp and the DCT frequency analysis, and the VDSR inversion.
+"""
+
+from invnb.sr.analysis import (
+    VDSRInversion,
+    VDSRReport,
+    analyse_samples,
+    center_crop,
+    invert_chirp,
+    invert_sample,
+    invert_vdsr,
+    output_fidelity,
+)
+from invnb.sr.chirp import (
+    PAPER_SIZE,
+    ChirpBand,
+    FrequencyBins,
+    artificial_hr,
+    artificial_image,
+    bin_by_frequency,
+    chirp_frequencies,
+    chirp_hr,
+    chirp_image,
+    chirp_profiles,
+    lowest_band,
+    lr_nyquist,
+)
+from invnb.sr.chirp_runs import (
+    chirp_record,
+    chirp_report_text,
+    load_chirp_images,
+    save_chirp_images,
+)
+from invnb.sr.datasets import (
+    EMBEDDED_SR_IMAGES,
+    SR_DATASETS,
+    SRDataset,
+    download_sr_dataset,
+    embedded_hr_images,
+    hr_image_paths,
+    load_embedded_sr_set,
+    load_sr_folder,
+)
+from invnb.sr.frequency import (
+    FrequencyProfile,
+    attribution_ratio,
+    band_retention,
+    block_dct,
+    frequency_profile,
+    high_band_share,
+    image_patches,
+    mean_band_retention,
+    mean_frequency_profile,
+    zigzag_band,
+    zigzag_indices,
+)
+from invnb.sr.matlab import imresize, modcrop, rgb2ycbcr, ycbcr2rgb
+from invnb.sr.metrics import (
+    PAIRS,
+    DaDeTable,
+    da_de_table,
+    mean_da_de_table,
+    mse,
+    psnr,
+    shave,
+    ssim,
+)
+from invnb.sr.samples import (
+    SRSample,
+    load_sr_mat,
+    make_sr_sample,
+    read_image,
+    y_to_tensor,
+)
+
+__all__ = [
+    "ChirpBand", "DaDeTable", "EMBEDDED_SR_IMAGES", "FrequencyBins", "FrequencyProfile", "PAIRS",
+    "PAPER_SIZE", "SRDataset", "SRSample", "SR_DATASETS", "VDSRInversion", "VDSRReport", "analyse_samples",
+    "artificial_hr", "artificial_image", "attribution_ratio", "band_retention", "bin_by_frequency",
+    "block_dct", "center_crop", "chirp_frequencies", "chirp_hr", "chirp_image", "chirp_profiles",
+    "chirp_record", "chirp_report_text", "da_de_table", "download_sr_dataset", "embedded_hr_images",
+    "frequency_profile", "high_band_share", "hr_image_paths", "image_patches", "imresize", "invert_chirp",
+    "invert_sample", "invert_vdsr", "load_chirp_images", "load_embedded_sr_set", "load_sr_folder",
+    "load_sr_mat", "lowest_band", "lr_nyquist", "make_sr_sample", "mean_band_retention", "mean_da_de_table",
+    "mean_frequency_profile", "modcrop", "mse", "output_fidelity", "psnr", "read_image", "rgb2ycbcr",
+    "save_chirp_images", "shave", "ssim", "y_to_tensor", "ycbcr2rgb", "zigzag_band", "zigzag_indices",
+]
