@@ -19,11 +19,9 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from invnb.inverse import LayerwiseInverse
-from invnb.inverse import LayerStack, UnsupportedLayerError
-from invnb.models import load_embedded_model
+from invnb.inverse import LayerStack, LayerwiseInverse, UnsupportedLayerError
+from invnb.models import VDSR, load_embedded_model, load_vdsr, load_vdsr_state_dict
 from invnb.sr import SR_DATASETS, load_sr_folder, read_image
-from invnb.models import VDSR, load_vdsr, load_vdsr_state_dict
 
 
 def _png(path, size=(8, 8)):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO as ROOT
 
 try:
@@ -73,7 +71,7 @@ def test_test_extra_installs_every_third_party_module_the_tests_import():
     import ast
     import sys
 
-    root = REPO
+    root = ROOT
     local = {p.stem for p in (root / "tests").rglob("*.py")} | {p.stem for p in (root / "scripts").glob("*.py")}
     local |= {"invnb", "conftest", "cases"}
     project = _pyproject()["project"]

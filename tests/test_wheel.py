@@ -20,10 +20,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import REPO as ROOT
 
 from invnb.book import cli
 
-from conftest import REPO as ROOT
 # what `pip wheel` reads from the checkout (pyproject.toml names the rest)
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE")
 

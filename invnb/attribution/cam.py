@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from invnb.attribution.base import AttributionMethod, register
-from invnb.attribution.gradients import _follow_device, _fresh_relus
+from invnb.attribution.gradients import follow_device, fresh_relus
 
 __all__ = ["GradCam"]
 
@@ -69,13 +69,13 @@ class GradCam(AttributionMethod):
 
         super().__init__(model, batch_size)
         layer_name = _resolve_layer(model, layer)
-        self._copy = _fresh_relus(model)
+        self._copy = fresh_relus(model)
         self.layer = layer_name
         self.upsample = upsample
         self._method = LayerGradCam(self._copy, dict(self._copy.named_modules())[layer_name])
 
     def _attribute(self, x: Tensor, classes: Tensor) -> Tensor:
-        _follow_device(self._copy, x)
+        follow_device(self._copy, x)
         inp = x.clone().requires_grad_(True)
         cam = self._method.attribute(inp, target=classes, relu_attributions=True).detach()
         if cam.dim() != 4:

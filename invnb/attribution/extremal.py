@@ -121,7 +121,7 @@ class ExtremalPerturbation(AttributionMethod):
         return self._explain(x, classes)["attribution"]
 
     def _explain(self, x: Tensor, classes: Tensor) -> dict[str, Tensor]:
-        from invnb.eval.causal import gaussian_blur
+        from invnb._utils.blur import gaussian_blur
 
         n, _, h, w = x.shape
         n_areas = len(self.areas)

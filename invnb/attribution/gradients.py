@@ -19,7 +19,7 @@ def _sum_abs(attr: Tensor) -> Tensor:
     return attr.abs().sum(dim=1)
 
 
-def _fresh_relus(model: nn.Module) -> nn.Module:
+def fresh_relus(model: nn.Module) -> nn.Module:
     """Deep copy of ``model`` whose every ReLU is a new, distinct, out-of-place module.
 
     captum's Guided Backprop and layer hooks need this: an in-place ReLU
@@ -34,7 +34,7 @@ def _fresh_relus(model: nn.Module) -> nn.Module:
     return clone
 
 
-def _follow_device(module: nn.Module, x: Tensor) -> None:
+def follow_device(module: nn.Module, x: Tensor) -> None:
     """Move a private model copy to ``x``'s device (the caller may have moved the original)."""
     p = next(module.parameters(), None)
     if p is not None and p.device != x.device:
@@ -141,13 +141,13 @@ class GuidedBackpropMethod(CaptumMethod):
     def __init__(self, model: nn.Module, batch_size: int | None = None):
         from captum.attr import GuidedBackprop
 
-        self._copy = _fresh_relus(model)
+        self._copy = fresh_relus(model)
         super().__init__(self._copy, GuidedBackprop, "guided_backprop", batch_size)
         self.model = model  # predictions come from the caller's model
         self._checked = False
 
     def _attribute(self, x: Tensor, classes: Tensor) -> Tensor:
-        _follow_device(self._copy, x)
+        follow_device(self._copy, x)
         if not self._checked:
             _check_relus_used_once(self._copy, x)
             self._checked = True

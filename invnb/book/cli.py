@@ -12,10 +12,10 @@ from pathlib import Path
 from invnb.book.notebooks import (
     NOTEBOOK_DIR,
     Stopped,
-    _on_stop_signal,
     check_parameters,
     find_notebook,
     notebook_parameters,
+    on_stop_signal,
     parse_param,
     run_notebook,
     stop_kernels,
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
             if threading.current_thread() is not threading.main_thread():
                 stop_signals = []  # signal handlers can only be set in the main thread
-            previous = {s: signal.signal(s, _on_stop_signal) for s in stop_signals}
+            previous = {s: signal.signal(s, on_stop_signal) for s in stop_signals}
             try:
                 dest = run_notebook(
                     args.notebook, args.out, params, progress=not args.no_progress,

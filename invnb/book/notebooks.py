@@ -223,7 +223,7 @@ class Stopped(BaseException):
         self.signum = signum
 
 
-def _on_stop_signal(signum, frame):
+def on_stop_signal(signum, frame):
     stop_kernels()
     raise Stopped(signum)
 

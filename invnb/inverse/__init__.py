@@ -8,7 +8,8 @@
 ``settings``  the named settings (``"default"``, ``"paper"``, ``"vdsr"``, ``"vdsr_paper"``)
 """
 
-from invnb.inverse.engine import LayerwiseInverse, target_mask
+from invnb.inverse.engine import LayerwiseInverse
+from invnb.inverse.targets import target_mask, unpool
 from invnb.inverse.layers import (
     SUPPORTED_LAYERS,
     LayerStack,
@@ -42,5 +43,5 @@ __all__ = [
     "ATTRIBUTIONS", "FILL_SHARE", "SETTINGS", "SMOOTHINGS", "SUPPORTED_LAYERS", "InverseResult", "LayerProblem",
     "LayerStack", "LayerStats", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
     "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "register_setting", "setting_kwargs",
-    "setting_names", "solve_fista", "solve_paper", "target_mask",
+    "setting_names", "solve_fista", "solve_paper", "target_mask", "unpool",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -16,11 +15,7 @@ from torch import nn
 from invnb._utils.precision import full_precision
 from invnb.inverse.layers import LayerStack
 from invnb.inverse.maps import (
-    ATTRIBUTIONS,
-    SMOOTHINGS,
     attribution_map,
-    check_clip,
-    check_sigma,
 )
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
@@ -32,6 +27,7 @@ from invnb.inverse.settings import (
     DEFAULT_MAP_SIGMA,
     DEFAULT_MAP_SMOOTHING,
     DEFAULT_MASK_DILATION,
+    check_options,
     setting_kwargs,
 )
 from invnb.inverse.solver import (
@@ -42,39 +38,19 @@ from invnb.inverse.solver import (
     solve_fista,
     solve_paper,
 )
+from invnb.inverse.targets import (
+    check_input,
+    is_identity_pool,
+    parse_target,
+    target_mask,
+    top_affine,
+    unpool,
+)
 
 __all__ = ["LayerwiseInverse"]
 
 
 Target = Union[None, int, Sequence[int], torch.Tensor]
-
-
-def target_mask(t: torch.Tensor, size, dilation: int = 1) -> torch.Tensor:
-    """The paper's spatial mask ``m = 1 - S / max S`` of a layer's target.
-
-    Parameters
-    ----------
-    t : torch.Tensor
-        Target ``(N, C, h, w)`` of the layer's output.
-    size : tuple of int
-        ``(H, W)`` of the layer's input; the mask is resized to it (nearest).
-    dilation : int
-        Odd side of a max filter applied to ``S = sum_c |t|`` first (1: none,
-        the paper). Meant for a target that came through a max-unpooling,
-        which is zero between the forward pass's switches.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(N, 1, H, W)`` in [0, 1]: 0 where the target is strongest, 1 where it is zero.
-    """
-    s = t.abs().sum(dim=1, keepdim=True)
-    if dilation > 1:
-        s = F.max_pool2d(s, dilation, stride=1, padding=dilation // 2)
-    mask = 1 - s / s.flatten(1).amax(dim=1).clamp_min(1e-30).reshape(-1, 1, 1, 1)
-    if tuple(mask.shape[-2:]) != tuple(size):
-        mask = F.interpolate(mask, size=tuple(size), mode="nearest")
-    return mask
 
 
 @dataclass
@@ -89,128 +65,80 @@ class _Walk:
 
 
 class LayerwiseInverse:
-    """Layer-wise inverse of a feed-forward CNN.
+    """Layer-wise inverse of a feed-forward CNN (Kwon et al., IEEE TNNLS 2021).
+
+    From a target at the top (a class, or an output to reproduce) the inverse walks the
+    network down one layer at a time. Each Conv2d/Linear layer's inverse is a constrained
+    problem (:class:`~invnb.inverse.solver.LayerProblem`): reproduce the target through the
+    layer, stay in the box the forward pass allows (``0 <= x <= max(0, x_l)`` in hidden
+    layers, a pixel-wise attenuation of the image at the input) and activate as little as
+    possible (weight `mask_weight`, spatial mask ``m = 1 - S / max S`` of the target).
+    Max pooling is undone with the forward pass's switches. The inverse input gives the
+    attribution map (:func:`~invnb.inverse.maps.attribution_map`). Named settings:
+    :meth:`from_setting`; why each default has its value: ``book/method.md``.
 
     Parameters
     ----------
     model : nn.Module
-        A torchvision VGG or any plain stack of Conv2d/ReLU/pooling/Flatten/
-        Dropout/BatchNorm2d/Linear layers (see `invnb.inverse.LayerStack`).
+        A torchvision VGG or any plain stack of Conv2d/ReLU/pooling/Flatten/Dropout/
+        BatchNorm2d/Linear layers (:class:`~invnb.inverse.layers.LayerStack`).
     mask_weight : float or "auto"
-        Weight ``lam`` of the sparsity penalty (the paper: 0.7 for VGG, 0.15
-        for VDSR). ``"auto"`` (default): per image, the sparsest inverse that
-        keeps the class, i.e. the largest of `auto_weights` whose inverse input
-        the model still assigns to the explained class (top-1; see
-        `auto_empty` for an inverse that vanished); where none does, the
-        smallest candidate, flagged in ``InverseResult.kept_class``. The top
-        (margin) layer, whose solve has no penalty, is solved once and shared;
-        the candidates are then walked from the largest down, each on the
-        images that lost their class at every larger one (the same choice as
-        the full grid, for fewer walks). Each
-        image's choice depends on that image alone (up to the batch's
-        floating-point rounding, as any batched inverse).
-        ``"auto"`` needs class targets: with an output target (regression,
-        VDSR) `invert` refuses it; pass a number there.
+        Weight of the sparsity penalty (the paper: 0.7 for VGG, 0.15 for VDSR). ``"auto"``:
+        per image, the largest of `auto_weights` whose inverse input the model still assigns
+        to the explained class (top-1); where none does, the smallest, flagged in
+        ``InverseResult.kept_class``. Needs class targets.
     auto_weights : sequence of float
-        Candidates of ``mask_weight="auto"`` (default `DEFAULT_AUTO_WEIGHTS`).
+        Candidates of ``"auto"``.
     auto_empty : bool
-        With ``"auto"``: whether an inverse that vanished (all zero, `failed`)
-        can be chosen when the model still gives the class on it, i.e. when
-        the class needs nothing of the image (as on a randomised model,
-        whose every input gives one class: its map is then empty). Such an
-        image is chosen with ``kept_class`` True and ``failed`` True (its
-        inverse is all zero). False: a vanished inverse never keeps the class.
+        With ``"auto"``: an inverse that vanished may be chosen when the model still gives the
+        class on it (a randomised model; its map is then empty).
     mask_dilation : int
-        Side ``k`` (odd) of a ``k x k`` max filter applied to a target that
-        came through a max-unpooling before the spatial mask ``m = 1 - S/max S``
-        is built from it. Unpooling leaves the target zero at 3 of every 4
-        positions, where the plain mask is 1 even on the object; the filter
-        fills them from their neighbours. 1: no filter (the paper). Targets
-        that did not come through an unpooling (e.g. all of VDSR's) are used
-        as they are.
+        Odd side of a max filter applied to a max-unpooled target before its mask is built
+        (1: none, the paper).
     attribution : {"ratio", "abs", "abs_x_input"}
-        The map in ``InverseResult.attribution`` (see `attribution_map`;
-        "ratio" is the paper's).
-    map_sigma : float
-        Standard deviation in pixels of the Gaussian `map_smoothing` applies
-        to that map before it is normalised (`attribution_map`'s ``sigma``;
-        0: none, the paper). It changes the map only, never the inverse features.
-    map_smoothing : {"weight", "blur"}
-        ``"weight"``: ``a * G(a)``, ``"blur"``: ``G(a)`` (`attribution_map`'s ``smoothing``).
-    map_clip : float
-        Quantile of the kept pixels' values at which the map is clipped
-        before its smoothing (`attribution_map`'s ``clip``; 1: none, the paper).
-    map_fill_sigma : float
-        Standard deviation in pixels of the map's faint secondary key
-        (`attribution_map`'s ``fill_sigma``): where the inverse kept nothing,
-        pixels rank by nearness to what it kept. 0: none (the paper).
+        Kind of ``InverseResult.attribution`` ("ratio" is the paper's).
+    map_sigma, map_smoothing, map_clip, map_fill_sigma
+        The map's Gaussian (pixels; 0: none), its use (``"weight"``: ``a * G(a)``,
+        ``"blur"``: ``G(a)``), the quantile at which it is clipped first (1: none) and its
+        faint secondary key (pixels; 0: none). They change the map only, never the inverse.
     penalty : {"l1", "l2"}
-        ``"l2"``: the paper's ``||m * x||_2``; ``"l1"`` (default):
-        ``||m * x||_1 / sqrt(size)``, which favours sparse inverses and
-        localises objects far better (see the book's trade-off chapter).
-    solver : {"fista", "paper"}
-        ``"fista"`` (default): batched accelerated proximal gradient with a
-        scale-free stopping rule; ``"paper"``: the original iteration.
+        ``"l2"``: the paper's ``||m * x||_2``; ``"l1"``: ``||m * x||_1 / sqrt(size)``.
     penalty_scale : {"none", "forward"}
-        ``"none"``: the penalty as written (the paper); ``"forward"``: measure
-        it relative to the forward pass, ``lam * ||y_l|| * R(x) / R(x_l)``, so
-        that `mask_weight` means the same in every layer whatever its gain.
+        ``"forward"``: the penalty relative to the forward pass, ``lam * ||y_l|| * R(x) / R(x_l)``.
+    solver : {"fista", "paper"}
+        Batched accelerated proximal gradient with a scale-free stopping rule, or the paper's iteration.
     max_iter : int, optional
         Iteration cap per layer (default 300 for fista, 3000 for paper).
     tol : float
-        Relative stopping tolerance of the fista solver.
+        Relative stopping tolerance of fista.
     relu_in_objective : {"mirror", "always"}
-        ``"mirror"``: the data term applies a ReLU only where the network has
-        one after the layer; ``"always"``: after every Conv2d/Linear, as the
-        original code (wrong for VDSR's last layer).
+        A ReLU in a layer's data term only where the network has one, or after every layer
+        (the paper's code; wrong for VDSR's last layer).
     scale_bound : bool
-        Scale the box bound by the target's rescaling factor (the original VDSR script).
+        Scale the box bound with the target's rescaling factor (the paper's VDSR script).
     target_scale : {"forward", "none", "active"}
-        How an output target (regression) is rescaled before each layer is
-        solved: ``"forward"`` (default, the original code) to the norm of the
-        forward output of that layer; ``"none"``: left as the layer above
-        produced it; ``"active"``: to the norm of the forward output as the
-        next layer sees it (after the ReLU that follows, if any; the target
-        lives there, so ``"forward"`` inflates it by the norm of the negative
-        pre-activations).
+        How an output target is rescaled before each layer: to the norm of the layer's forward
+        output (the paper), not at all, or to the norm of what the next layer sees.
     batch_size : int, optional
-        Images inverted at once (None: all). The paper setting uses 1.
+        Images inverted at once (None: all).
     progress : bool
-        Show a progress bar over layers.
+        A progress bar over layers.
     check_model : bool
-        Also verify, by running it, that the layer stack reproduces the model's
-        output (on two inputs, again whenever the input shape or the model's
-        parameters change). The structure is always checked at construction
-        (torch.fx, see `invnb.inverse.LayerStack`); for a model whose forward
-        cannot be traced (``stack.traced`` False, e.g. VDSR's input check)
-        only this run catches a forward that is not the plain chain of its
-        layers, so with ``check_model=False`` such a model may silently give
-        the inverse of another network.
+        Also check, by running it, that the layer stack reproduces the model's output.
     batch_invariant : bool, optional
-        Evaluate the layers one sample at a time (in the forward record and
-        inside the solvers), so that an image's inverse is exactly what a
-        batch of one gives, whatever else is in its batch. A batched
-        convolution rounds differently from one image's (about 1e-7 relative
-        in float32) and the iterative solvers' step and stopping tests can
-        amplify that (issue 12: up to 0.44 in a max-normalised map). None
-        (default): True on a CPU, False elsewhere (a GPU needs the batch).
-        Cost on one CPU thread (embedded model, 48-100 images): about 0.6 s
-        instead of 0.45 s of CPU time per image, since a batched convolution
-        is faster per image than one image's; False restores that speed and
-        leaves per-image differences from the batch's rounding (measured from
-        1e-5 to 0.17 in a max-normalised map; see
-        ``benchmarks/bench_batch_independence.py``).
+        Evaluate layers one sample at a time so that an image's inverse does not depend on its
+        batch. None: True on a CPU, False on a GPU.
     keep_features : bool
-        Keep every layer's inverse feature (default). False keeps only the
-        inverse input and the top target (``features[k]`` is None in between),
-        which saves memory on large images (a 512x512 VDSR input has 41
-        feature maps of 64 MB each).
+        Keep every layer's inverse feature (False: only the input's and the top target).
 
     Examples
     --------
-    >>> inv = LayerwiseInverse(model)
-    >>> res = inv.invert(x)                 # explain the predicted classes
-    >>> res.attribution.shape               # (N, H, W)
+    >>> from invnb.models import load_embedded_model
+    >>> from invnb.datasets import make_shapes, normalize
+    >>> inv = LayerwiseInverse(load_embedded_model())
+    >>> res = inv.invert(normalize(make_shapes(2, seed=1).images))   # explain the predicted classes
+    >>> tuple(res.attribution.shape), tuple(res.input.shape)
+    ((2, 64, 64), (2, 3, 64, 64))
     """
 
     def __init__(self, model: nn.Module, *, mask_weight: Union[float, str] = "auto",
@@ -225,42 +153,12 @@ class LayerwiseInverse:
                  target_scale: str = "forward",
                  batch_size: Optional[int] = None, progress: bool = False, check_model: bool = True,
                  keep_features: bool = True, batch_invariant: Optional[bool] = None):
-        if penalty not in ("l1", "l2"):
-            raise ValueError(f"penalty must be 'l1' or 'l2', got {penalty!r}")
-        if penalty_scale not in ("none", "forward"):
-            raise ValueError(f"penalty_scale must be 'none' or 'forward', got {penalty_scale!r}")
-        if solver not in ("fista", "paper"):
-            raise ValueError(f"solver must be 'fista' or 'paper', got {solver!r}")
-        if relu_in_objective not in ("mirror", "always"):
-            raise ValueError(f"relu_in_objective must be 'mirror' or 'always', got {relu_in_objective!r}")
-        if target_scale not in ("forward", "none", "active"):
-            raise ValueError(f"target_scale must be 'forward', 'none' or 'active', got {target_scale!r}")
-        if isinstance(mask_weight, str):
-            if mask_weight != "auto":
-                raise ValueError(f"mask_weight must be a number >= 0 or 'auto', got {mask_weight!r}")
-        elif mask_weight < 0 or not math.isfinite(mask_weight):
-            raise ValueError(f"mask_weight must be a finite number >= 0 or 'auto', got {mask_weight}")
+        check_options(mask_weight=mask_weight, auto_weights=auto_weights, mask_dilation=mask_dilation,
+                      attribution=attribution, map_sigma=map_sigma, map_smoothing=map_smoothing,
+                      map_fill_sigma=map_fill_sigma, map_clip=map_clip, penalty=penalty, penalty_scale=penalty_scale,
+                      solver=solver, max_iter=max_iter, tol=tol, relu_in_objective=relu_in_objective,
+                      target_scale=target_scale, batch_size=batch_size, batch_invariant=batch_invariant)
         auto_weights = tuple(float(w) for w in auto_weights)
-        if not auto_weights or any(w < 0 or not math.isfinite(w) for w in auto_weights) \
-                or len(set(auto_weights)) != len(auto_weights):
-            raise ValueError(f"auto_weights must be distinct finite numbers >= 0, got {auto_weights}")
-        if isinstance(mask_dilation, bool) or int(mask_dilation) != mask_dilation or mask_dilation < 1 \
-                or mask_dilation % 2 == 0:
-            raise ValueError(f"mask_dilation must be an odd integer >= 1 (1: none), got {mask_dilation!r}")
-        if attribution not in ATTRIBUTIONS:
-            raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
-        check_sigma(map_sigma)
-        check_sigma(map_fill_sigma, "map_fill_sigma")
-        check_clip(map_clip)
-        if map_smoothing not in SMOOTHINGS:
-            raise ValueError(f"map_smoothing must be one of {SMOOTHINGS}, got {map_smoothing!r}")
-        if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
-                                     or max_iter < 1):
-            raise ValueError(f"max_iter must be None (the solver's default) or an integer >= 1, got {max_iter!r}")
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol < 0:
-            raise ValueError(f"tol must be a finite number >= 0 (0: always run max_iter iterations), got {tol!r}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be None or >= 1, got {batch_size}")
         self.model = model
         self.stack = LayerStack(model)
         self.mask_weight = mask_weight if mask_weight == "auto" else float(mask_weight)
@@ -284,8 +182,6 @@ class LayerwiseInverse:
         self.progress = progress
         self.check_model = check_model
         self.keep_features = keep_features
-        if batch_invariant is not None and not isinstance(batch_invariant, bool):
-            raise TypeError(f"batch_invariant must be None, True or False, got {batch_invariant!r}")
         self.batch_invariant = batch_invariant
         self._rowwise = False  # set per call of invert from batch_invariant and the device
         self._op_norms: dict = {}
@@ -355,7 +251,7 @@ class LayerwiseInverse:
             return self._invert(x, target)
 
     def _invert(self, x: torch.Tensor, target: Target) -> InverseResult:
-        x = self._check_input(x)
+        x = check_input(x)
         self.stack.check_input(x)
         self.stack.to(x.device)
         n = x.shape[0]
@@ -367,7 +263,7 @@ class LayerwiseInverse:
             out = acts[-1] if acts is not None else self._forward(x)
         if self.check_model:
             self._check_model(x)
-        classes, out_target = self._parse_target(target, out)
+        classes, out_target = parse_target(target, out)
         if self.mask_weight == "auto" and classes is None:
             raise ValueError("mask_weight='auto' chooses the sparsest inverse that keeps the explained class "
                              "and needs class targets; for an output target (regression, VDSR) pass a "
@@ -416,66 +312,6 @@ class LayerwiseInverse:
         if key != getattr(self, "_checked_key", None):
             self.stack.check_matches(self.model, x[:2])
             self._checked_key = key
-    @staticmethod
-    def _check_input(x) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() not in (2, 4):
-            raise ValueError(f"x must be a batch (N, C, H, W) of images (or (N, D) vectors); got shape "
-                             f"{tuple(x.shape)}. Add a batch dimension with x.unsqueeze(0).")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-        if x.shape[0] == 0:
-            raise ValueError("x is an empty batch")
-        if not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or infinite values")
-        return x.detach()
-
-    @staticmethod
-    def _parse_target(target, out):
-        n = out.shape[0]
-        if isinstance(target, torch.Tensor) and target.is_floating_point():
-            if target.shape != out.shape:
-                raise ValueError(f"an output target must have the model output's shape {tuple(out.shape)}, "
-                                 f"got {tuple(target.shape)}")
-            if not torch.isfinite(target).all():
-                raise ValueError("target contains NaN or infinite values")
-            return None, target.to(out.device, out.dtype)
-        if out.dim() != 2:
-            raise ValueError(f"class targets need a classifier with (N, K) output; this model outputs "
-                             f"{tuple(out.shape)}: pass the output tensor to reproduce as target")
-        if target is None:
-            classes = out.argmax(dim=1)
-        else:
-            if isinstance(target, (str, bytes)):
-                raise TypeError(f"target must be None, a class index, a sequence of them or an output "
-                                f"tensor; got the string {target!r}")
-            try:
-                raw = torch.as_tensor(target)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise TypeError(f"target must be None, a class index, a sequence of them or an output "
-                                f"tensor; got {target!r} ({err})") from None
-            if raw.dtype == torch.bool or raw.is_floating_point() or raw.is_complex():
-                raise TypeError(f"class targets must be integers, got {target!r} ({raw.dtype}); to reproduce "
-                                f"an output pass a float tensor shaped like the model's output {tuple(out.shape)}")
-            classes = raw.to(out.device).long().reshape(-1)
-            if classes.numel() == 1:
-                classes = classes.expand(n)
-            if classes.numel() != n:
-                raise ValueError(f"got {classes.numel()} class targets for {n} inputs")
-            if classes.min() < 0 or classes.max() >= out.shape[1]:
-                raise ValueError(f"class targets must lie in 0..{out.shape[1] - 1}")
-        return classes.clone(), None
-
-    def _top_affine(self) -> int:
-        """Index of the layer producing the logits (only Dropout/Flatten above it)."""
-        layers = self.stack.layers
-        for k in range(len(layers) - 1, -1, -1):
-            if isinstance(layers[k], (nn.Linear, nn.Conv2d)):
-                return k
-            if not isinstance(layers[k], (nn.Dropout, nn.Flatten)):
-                break
-        return -1
 
     def _op_norm(self, k, layer, like):
         """Operator norm of layer k (cached); only a starting step, backtracking corrects it."""
@@ -497,7 +333,7 @@ class LayerwiseInverse:
             t = F.one_hot(classes, acts[-1].shape[1]).to(x.dtype)
         else:
             t = out_target.clone()
-        top = self._top_affine() if classes is not None else -1
+        top = top_affine(self.stack.layers) if classes is not None else -1
         if classes is not None and top < 0:
             raise ValueError("class targets need a Linear/Conv2d layer producing the logits at the top")
         features = [None] * (n_layers + 1)
@@ -568,7 +404,7 @@ class LayerwiseInverse:
         """Whether layer k is solved by optimisation (not a reshape, ReLU or unpooling)."""
         layer = self.stack.layers[k]
         return isinstance(layer, (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.AdaptiveAvgPool2d)) \
-            and not _is_identity_pool(layer, acts[k], acts[k + 1])
+            and not is_identity_pool(layer, acts[k], acts[k + 1])
 
     def _walk(self, acts, idx, t, failed, order, classes, top, lam, unpooled=False, free=False) -> "_Walk":
         """Walk the layers of `order` (top down) from target `t` for the images `idx` (None: all).
@@ -594,7 +430,7 @@ class LayerwiseInverse:
             elif isinstance(layer, nn.ReLU):
                 t = t * (below > 0)
             elif isinstance(layer, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
-                t = _unpool(layer, t, below)
+                t = unpool(layer, t, below)
                 unpooled = True
             elif self._solves(k, acts):
                 t0 = time.perf_counter()
@@ -674,25 +510,3 @@ class LayerwiseInverse:
         return res.x, res
 
 
-def _unpool(layer, t, below):
-    """Put the target back at the forward pass's max locations (zeros elsewhere)."""
-    if isinstance(layer, nn.MaxPool2d):
-        _, idx = F.max_pool2d(below, layer.kernel_size, layer.stride, layer.padding,
-                              layer.dilation, layer.ceil_mode, return_indices=True)
-    else:
-        _, idx = F.adaptive_max_pool2d(below, layer.output_size, return_indices=True)
-    n, c, h, w = below.shape
-    flat = t.new_zeros(n, c, h * w)
-    # scatter_add: overlapping windows that share a maximum add their targets
-    flat.scatter_add_(2, idx.flatten(2), t.reshape(idx.shape).flatten(2))
-    return flat.reshape(below.shape)
-
-
-def _is_identity_pool(layer, below, above) -> bool:
-    """An average pool that leaves its input unchanged (VGG's adaptive pool at 224 px)."""
-    if isinstance(layer, nn.AdaptiveAvgPool2d):
-        return below.shape == above.shape
-    if isinstance(layer, nn.AvgPool2d):
-        k, s, p = (nn.modules.utils._pair(v) for v in (layer.kernel_size, layer.stride or 1, layer.padding))
-        return k == (1, 1) and s == (1, 1) and p == (0, 0)
-    return False

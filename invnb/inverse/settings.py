@@ -25,10 +25,15 @@ Examples
 
 from __future__ import annotations
 
+import math
+import numbers
+
+from invnb.inverse.maps import ATTRIBUTIONS, SMOOTHINGS, check_clip, check_sigma
+
 __all__ = [
     "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MAP_CLIP", "DEFAULT_MAP_FILL_SIGMA",
     "DEFAULT_MAP_SIGMA", "DEFAULT_MAP_SMOOTHING", "DEFAULT_MASK_DILATION", "SETTINGS", "VDSR_MASK_WEIGHT",
-    "VDSR_MAX_ITER", "register_setting", "setting_kwargs", "setting_names",
+    "VDSR_MAX_ITER", "check_options", "register_setting", "setting_kwargs", "setting_names",
 ]
 
 #: Candidates of ``mask_weight="auto"``: per image, the largest whose inverse input keeps the class.
@@ -94,3 +99,48 @@ def register_setting(name: str, **kwargs) -> None:
     if name in SETTINGS:
         raise ValueError(f"inverse setting {name!r} exists already; pick another name")
     SETTINGS[name] = dict(kwargs)
+
+
+def check_options(*, mask_weight, auto_weights, mask_dilation, attribution, map_sigma, map_smoothing, map_fill_sigma,
+                  map_clip, penalty, penalty_scale, solver, max_iter, tol, relu_in_objective, target_scale,
+                  batch_size, batch_invariant) -> None:
+    """Raise a ValueError (TypeError) naming the first constructor keyword of
+    :class:`~invnb.inverse.LayerwiseInverse` that has no valid value, and what it takes."""
+    if penalty not in ("l1", "l2"):
+        raise ValueError(f"penalty must be 'l1' or 'l2', got {penalty!r}")
+    if penalty_scale not in ("none", "forward"):
+        raise ValueError(f"penalty_scale must be 'none' or 'forward', got {penalty_scale!r}")
+    if solver not in ("fista", "paper"):
+        raise ValueError(f"solver must be 'fista' or 'paper', got {solver!r}")
+    if relu_in_objective not in ("mirror", "always"):
+        raise ValueError(f"relu_in_objective must be 'mirror' or 'always', got {relu_in_objective!r}")
+    if target_scale not in ("forward", "none", "active"):
+        raise ValueError(f"target_scale must be 'forward', 'none' or 'active', got {target_scale!r}")
+    if isinstance(mask_weight, str):
+        if mask_weight != "auto":
+            raise ValueError(f"mask_weight must be a number >= 0 or 'auto', got {mask_weight!r}")
+    elif mask_weight < 0 or not math.isfinite(mask_weight):
+        raise ValueError(f"mask_weight must be a finite number >= 0 or 'auto', got {mask_weight}")
+    auto_weights = tuple(float(w) for w in auto_weights)
+    if not auto_weights or any(w < 0 or not math.isfinite(w) for w in auto_weights) \
+            or len(set(auto_weights)) != len(auto_weights):
+        raise ValueError(f"auto_weights must be distinct finite numbers >= 0, got {auto_weights}")
+    if isinstance(mask_dilation, bool) or int(mask_dilation) != mask_dilation or mask_dilation < 1 \
+            or mask_dilation % 2 == 0:
+        raise ValueError(f"mask_dilation must be an odd integer >= 1 (1: none), got {mask_dilation!r}")
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
+    check_sigma(map_sigma)
+    check_sigma(map_fill_sigma, "map_fill_sigma")
+    check_clip(map_clip)
+    if map_smoothing not in SMOOTHINGS:
+        raise ValueError(f"map_smoothing must be one of {SMOOTHINGS}, got {map_smoothing!r}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
+                                 or max_iter < 1):
+        raise ValueError(f"max_iter must be None (the solver's default) or an integer >= 1, got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0 (0: always run max_iter iterations), got {tol!r}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be None or >= 1, got {batch_size}")
+    if batch_invariant is not None and not isinstance(batch_invariant, bool):
+        raise TypeError(f"batch_invariant must be None, True or False, got {batch_invariant!r}")

@@ -24,14 +24,14 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint references code that a VDSR checkpoint never contains."""
 
 
-class _StandIn:
+class StandIn:
     """Inert placeholder for a pickled module: keeps its attributes, runs nothing."""
 
     pickled_name = "?"
 
 
 def _stand_in(name: str) -> type:
-    return type(f"StandIn[{name}]", (_StandIn,), {"pickled_name": name, "__module__": __name__})
+    return type(f"StandIn[{name}]", (StandIn,), {"pickled_name": name, "__module__": __name__})
 
 
 def _no_backend(*args, **kwargs):
@@ -39,7 +39,7 @@ def _no_backend(*args, **kwargs):
     return None
 
 
-_NET_NAMES = ("vdsr.Net",)
+NET_NAMES = ("vdsr.Net",)
 
 
 _MODULE_NAMES = (
@@ -56,7 +56,7 @@ _STAND_INS = {name: _stand_in(name) for name in _MODULE_NAMES}
 
 def _reconstructor(cls, base, state):
     """Stand-in for ``copyreg._reconstructor`` limited to our stand-ins (protocol 0/1 pickles)."""
-    if not (isinstance(cls, type) and issubclass(cls, _StandIn)) or base is not object or state is not None:
+    if not (isinstance(cls, type) and issubclass(cls, StandIn)) or base is not object or state is not None:
         raise UnsafeCheckpointError(f"refused copyreg._reconstructor call for {cls!r}")
     return cls.__new__(cls)
 
@@ -151,7 +151,7 @@ def safe_torch_load(path: Path, map_location) -> object:
             ) from err
 
 
-def collect_state_dict(obj: _StandIn, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
+def collect_state_dict(obj: StandIn, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
     state: OrderedDict[str, torch.Tensor] = OrderedDict()
     attrs = vars(obj)
     for group in ("_parameters", "_buffers"):
@@ -164,7 +164,7 @@ def collect_state_dict(obj: _StandIn, prefix: str = "") -> "OrderedDict[str, tor
     for key, child in (attrs.get("_modules") or {}).items():
         if child is None:
             continue
-        if not isinstance(child, _StandIn):
+        if not isinstance(child, StandIn):
             raise UnsafeCheckpointError(f"unexpected object {type(child).__name__} at {prefix + key}")
         state.update(collect_state_dict(child, prefix + key + "."))
     return state

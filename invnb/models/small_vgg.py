@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from invnb.datasets.synthetic import CLASS_NAMES, IMAGE_SIZE
-from invnb.models.vgg import PathLike, _load_into, _load_state_dict
+from invnb.models.vgg import PathLike, load_weights_into, read_state_dict
 from invnb.paths import DATA_DIR
 
 __all__ = ["EMBEDDED_CHECKPOINT", "SmallVGG", "load_embedded_model"]
@@ -232,6 +232,6 @@ def load_embedded_model(path: PathLike | None = None, device: str | torch.device
     if meta.is_file():
         arch = json.loads(meta.read_text()).get("architecture", {})
     model = SmallVGG(**arch)
-    state = _load_state_dict(path, device)
-    _load_into(model, state, path)
+    state = read_state_dict(path, device)
+    load_weights_into(model, state, path)
     return model.to(device).eval()

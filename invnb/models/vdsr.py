@@ -48,9 +48,9 @@ from invnb.datasets.download import (
     sha256sum,
 )
 from invnb.models.checkpoints import (
-    _NET_NAMES,
+    NET_NAMES,
+    StandIn,
     UnsafeCheckpointError,
-    _StandIn,
     collect_state_dict,
     require_checkpoint_file,
     safe_torch_load,
@@ -234,7 +234,7 @@ def load_pytorch_vdsr_checkpoint(
 
 def _state_from_pytorch_vdsr(obj: object, path: Path) -> "OrderedDict[str, torch.Tensor]":
     model = obj.get("model") if isinstance(obj, Mapping) else obj
-    if not isinstance(model, _StandIn) or model.pickled_name not in _NET_NAMES:
+    if not isinstance(model, StandIn) or model.pickled_name not in NET_NAMES:
         raise ValueError(
             f"{path} is not a pytorch-vdsr checkpoint: expected a dict with 'model' holding a "
             f"vdsr.Net, got {type(obj).__name__} with keys "
@@ -278,7 +278,7 @@ def load_vdsr(
     obj = safe_torch_load(path, map_location)
     if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         state = OrderedDict(obj)
-    elif isinstance(obj, Mapping) and isinstance(obj.get("model"), _StandIn):
+    elif isinstance(obj, Mapping) and isinstance(obj.get("model"), StandIn):
         state = _state_from_pytorch_vdsr(obj, path)
     elif isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         state = OrderedDict(obj["state_dict"])

@@ -111,7 +111,7 @@ def load_vgg(
                 weights_only=True,
             )
         else:
-            state = _load_state_dict(file, device)
+            state = read_state_dict(file, device)
         num_classes = len(enum.meta.get("categories") or range(1000))
         return _build_loaded(builder, num_classes, state, file, device)
 
@@ -123,7 +123,7 @@ def load_vgg(
                 f"weights={str(weights)!r} is neither a torchvision weights name for {name} "
                 f"({names}) nor an existing file; give a valid name or the path of a saved state dict."
             )
-        state = _load_state_dict(path, device)
+        state = read_state_dict(path, device)
         return _build_loaded(builder, _num_classes(state, path), state, path, device)
 
     raise TypeError(
@@ -160,7 +160,7 @@ def _hub_file(enum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(enum.url)
 
 
-def _load_state_dict(path: Path, device) -> dict:
+def read_state_dict(path: Path, device) -> dict:
     from invnb.datasets.download import require_torch_file
 
     require_torch_file(path, "a state dict written by torch.save(model.state_dict(), path)")
@@ -195,11 +195,11 @@ def _build_loaded(builder, num_classes: int, state: dict, path: Path, device) ->
     # initialisation of ~10^8 parameters that would be overwritten anyway.
     with torch.device("meta"):
         model = builder(weights=None, num_classes=num_classes)
-    _load_into(model, state, path, assign=True)
+    load_weights_into(model, state, path, assign=True)
     return model.to(device).eval()
 
 
-def _load_into(model: nn.Module, state: dict, path: Path, assign: bool = False) -> None:
+def load_weights_into(model: nn.Module, state: dict, path: Path, assign: bool = False) -> None:
     try:
         model.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as err:

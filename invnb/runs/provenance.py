@@ -11,7 +11,7 @@ from typing import Any, Mapping
 __all__ = ["config_hash", "git_commit", "code_fingerprint"]
 
 
-def _signature(path: Path) -> tuple | None:
+def config_signature(path: Path) -> tuple | None:
     """(size, mtime_ns, inode) of a file, or None if it does not exist."""
     try:
         st = path.stat()

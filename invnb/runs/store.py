@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from invnb.runs.provenance import _signature, config_hash
+from invnb.runs.provenance import config_hash, config_signature
 
 __all__ = ["CorruptItemError", "CorruptItemWarning", "Record", "RunResult", "ResultStore"]
 
@@ -108,7 +108,7 @@ class RunResult:
     reused: list[str]
 
 
-def _to_array(name: str, value: Any) -> np.ndarray:
+def to_array(name: str, value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # torch.Tensor, without importing torch here
         value = value.detach().cpu().numpy()
     arr = np.asarray(value)
@@ -120,7 +120,7 @@ def _to_array(name: str, value: Any) -> np.ndarray:
     return arr
 
 
-def _to_scalar(name: str, value: Any) -> Any:
+def to_scalar(name: str, value: Any) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, numbers.Integral):
@@ -233,14 +233,14 @@ class ResultStore:
         """
         path = self._path(key)
         sig = self._verified.get(key)
-        if sig is not None and sig == _signature(path):
+        if sig is not None and sig == config_signature(path):
             return True
         return self.get(key) is not None
 
     def get(self, key: str) -> Record | None:
         """The verified item ``key``, or None if it is missing or was broken (then moved aside)."""
         path = self._path(key)
-        sig = _signature(path)
+        sig = config_signature(path)
         if sig is None:
             return None
         try:
@@ -277,7 +277,7 @@ class ResultStore:
         out = []
         for p in sorted(self.directory.glob("*.npz")):
             key = p.stem
-            if self._verified.get(key) is not None and self._verified[key] == _signature(p):
+            if self._verified.get(key) is not None and self._verified[key] == config_signature(p):
                 out.append(key)
             elif self.get(key) is not None:
                 out.append(key)
@@ -306,8 +306,8 @@ class ResultStore:
             What was stored, as :meth:`load` will return it.
         """
         path = self._path(key)
-        arrays = {str(k): _to_array(k, v) for k, v in (arrays or {}).items()}
-        scalars = {str(k): _to_scalar(k, v) for k, v in (scalars or {}).items()}
+        arrays = {str(k): to_array(k, v) for k, v in (arrays or {}).items()}
+        scalars = {str(k): to_scalar(k, v) for k, v in (scalars or {}).items()}
         if _SCALARS_ENTRY in arrays:
             raise ValueError(f"{_SCALARS_ENTRY!r} is reserved; rename that array")
         if _DIGEST_ENTRY in arrays:
@@ -324,7 +324,7 @@ class ResultStore:
             },
         )
         self._write_atomic(path, buf.getvalue())
-        self._verified[key] = _signature(path)
+        self._verified[key] = config_signature(path)
         return Record(key, arrays, scalars)
 
     def load(self, key: str) -> Record:

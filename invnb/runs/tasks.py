@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from invnb.runs.store import Record, ResultStore, RunResult, _to_array, _to_scalar
+from invnb.runs.store import Record, ResultStore, RunResult, to_array, to_scalar
 
 __all__ = ["SCHEDULER_ENV", "ItemTask", "worker_cached", "run_items"]
 
@@ -105,8 +105,8 @@ def worker_cached(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
 def _compute_item(fn: Callable[[str], Mapping[str, Any]], key: str) -> tuple[dict, dict]:
     """Run on a worker: ``fn(key)`` as numpy arrays and JSON scalars (small, picklable, no tensors)."""
     arrays, scalars = split_output(key, fn(key))
-    return ({str(k): _to_array(k, v) for k, v in arrays.items()},
-            {str(k): _to_scalar(k, v) for k, v in scalars.items()})
+    return ({str(k): to_array(k, v) for k, v in arrays.items()},
+            {str(k): to_scalar(k, v) for k, v in scalars.items()})
 
 
 def run_items(

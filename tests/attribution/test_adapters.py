@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from invnb.attribution import InverseAttribution, quantus_explain_func
-from invnb.inverse import LayerwiseInverse
-from invnb.eval import mass_in_mask
 from invnb._utils.classes import predicted_classes
-
+from invnb.attribution import InverseAttribution, quantus_explain_func
+from invnb.eval import mass_in_mask
+from invnb.inverse import LayerwiseInverse
 
 # The tiny random model gives the default ("auto") an empty inverse (its class needs nothing of
 # the image, see the sanity checks): a fixed weight keeps the maps non-trivial here.

@@ -1,13 +1,10 @@
 """Static checks of the book: config, table of contents, notebooks' structure, citations."""
 
 import re
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
-
 from conftest import REPO as ROOT
 
 from invnb.book import build as build_book  # noqa: E402

@@ -26,7 +26,6 @@ import nbformat
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO as ROOT
 
 from invnb.book import build as build_book  # noqa: E402

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from invnb.book import image_batch, sr_samples
-from invnb.datasets import ImageNetVal, val_filename
-from invnb.datasets import make_shapes, normalize
+from invnb.datasets import ImageNetVal, make_shapes, normalize, val_filename
 
 DESC = dict(n_images=0, seed=0, imagenet_dir=None, labels_file=None, start=1, end=50001, stride=10, device="cpu")
 

@@ -9,11 +9,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from invnb.book.notebooks import find_notebook, notebook_parameters, parse_param, run_notebook
-from invnb.book.cli import main
-
 from conftest import REPO as ROOT
+
+from invnb.book.cli import main
+from invnb.book.notebooks import (
+    find_notebook,
+    notebook_parameters,
+    parse_param,
+    run_notebook,
+)
+
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
 
 

@@ -11,7 +11,13 @@ import zipfile
 
 import pytest
 
-from invnb.datasets import ChecksumError, DownloadError, download, extract_archive, sha256sum
+from invnb.datasets import (
+    ChecksumError,
+    DownloadError,
+    download,
+    extract_archive,
+    sha256sum,
+)
 
 PAYLOAD = bytes(range(256)) * 700  # 179 200 bytes, several read chunks
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()

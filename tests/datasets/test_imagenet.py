@@ -6,11 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from PIL import Image
 
-from invnb.datasets import IMAGENET_MEAN, IMAGENET_STD, ImageNetVal, read_class_names, read_labels, val_filename
+from invnb.datasets import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageNetVal,
+    read_class_names,
+    read_labels,
+    val_filename,
+)
 
-from conftest import REPO
 COLOURS = {1: (200, 30, 30), 2: (30, 200, 30), 3: (30, 30, 200), 4: (128, 128, 128), 5: (250, 250, 10)}
 
 

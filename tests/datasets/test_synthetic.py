@@ -4,7 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from invnb.datasets import CLASS_NAMES, MEAN, STD, ShapesData, denormalize, make_shapes, normalize
+from invnb.datasets import (
+    CLASS_NAMES,
+    MEAN,
+    STD,
+    ShapesData,
+    denormalize,
+    make_shapes,
+    normalize,
+)
 
 FIELDS = ("images", "labels", "masks", "distractor_masks", "has_distractor", "distractor_labels")
 

@@ -3,11 +3,10 @@ direction the trade-off must move in."""
 
 import pytest
 import torch
+from conftest import tiny_cnn
 from torch import nn
 
-from conftest import tiny_cnn
-from invnb.eval import amount_of_activation
-from invnb.eval import inverse_tradeoff
+from invnb.eval import amount_of_activation, inverse_tradeoff
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,12 @@ import torch
 
 from invnb.datasets import HELD_OUT_SEED, make_shapes, normalize
 from invnb.eval import amount_of_activation, read_table
-from invnb.eval.benchmark import BenchmarkConfig, benchmark_item, benchmark_methods, run_benchmark
+from invnb.eval.benchmark import (
+    BenchmarkConfig,
+    benchmark_item,
+    benchmark_methods,
+    run_benchmark,
+)
 from invnb.eval.benchmark_report import markdown
 from invnb.eval.intervals import gaps_markdown, tradeoff_gaps
 from invnb.models import SmallVGG

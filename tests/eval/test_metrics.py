@@ -3,10 +3,23 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_cnn
 from torch import nn
 
-from conftest import tiny_cnn
-from invnb.eval import amount_of_activation, curve_auc, default_step, deletion_auc, deletion_curve, gaussian_blur, insertion_auc, insertion_curve, mass_in_mask, pointing_game, reid_rates, rise_blur_kernel
+from invnb.eval import (
+    amount_of_activation,
+    curve_auc,
+    default_step,
+    deletion_auc,
+    deletion_curve,
+    gaussian_blur,
+    insertion_auc,
+    insertion_curve,
+    mass_in_mask,
+    pointing_game,
+    reid_rates,
+    rise_blur_kernel,
+)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                  reason="no CUDA device"))]

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from invnb.attribution import make_method
+from invnb.datasets import make_shapes, normalize
 from invnb.eval import mass_in_mask, pointing_game
 from invnb.models import load_embedded_model
-from invnb.datasets import make_shapes, normalize
 
 quantus = pytest.importorskip("quantus")
 

@@ -5,10 +5,10 @@ import pytest
 import scipy.stats
 import torch
 
-from invnb.eval import sanity
 from invnb.attribution import make_method
-from invnb.models import load_embedded_model
 from invnb.datasets import make_shapes, normalize
+from invnb.eval import sanity
+from invnb.models import load_embedded_model
 
 
 @pytest.fixture(scope="module")

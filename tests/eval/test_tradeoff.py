@@ -8,12 +8,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from conftest import tiny_cnn as conftest_tiny_cnn  # noqa: E402
 from torch import nn  # noqa: E402
 
-from conftest import tiny_cnn as conftest_tiny_cnn  # noqa: E402
 from invnb import plot  # noqa: E402
-from invnb.eval import deletion_curve, reid_rates  # noqa: E402
-from invnb.eval import inverse_tradeoff, keep_soft, keep_top_fraction, kept_input_scores, map_tradeoff, read_table, write_table
+from invnb.eval import (  # noqa: E402
+    deletion_curve,
+    inverse_tradeoff,
+    keep_soft,
+    keep_top_fraction,
+    kept_input_scores,
+    map_tradeoff,
+    read_table,
+    reid_rates,
+    write_table,
+)
 
 
 def tiny_cnn(seed=0, classes=5):

@@ -62,8 +62,8 @@ def baseline_maps() -> dict:
 
 def vdsr_chirp() -> dict:
     """The embedded VDSR inverted on the 64-px chirp at x2 (default and paper settings)."""
-    from invnb.models import load_embedded_vdsr
     from invnb.inverse import LayerwiseInverse
+    from invnb.models import load_embedded_vdsr
     from invnb.sr import invert_chirp
 
     model = load_embedded_vdsr()

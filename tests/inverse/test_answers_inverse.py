@@ -12,7 +12,7 @@ from torch import nn
 
 import invnb.inverse.engine as inverse_mod
 from invnb import LayerwiseInverse
-from invnb.inverse.engine import _unpool
+from invnb.inverse.targets import unpool
 
 torch.set_num_threads(1)
 
@@ -54,7 +54,7 @@ def test_unpool_adds_targets_of_overlapping_windows():
     below = torch.zeros(1, 1, 5, 5)
     below[0, 0, 2, 2] = 1.0
     t = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-    out = _unpool(nn.MaxPool2d(3, stride=1), t, below)
+    out = unpool(nn.MaxPool2d(3, stride=1), t, below)
     expected = torch.zeros(1, 1, 5, 5)
     expected[0, 0, 2, 2] = 45.0
     torch.testing.assert_close(out, expected)
@@ -67,7 +67,7 @@ def test_unpool_with_stride_two_windows_sharing_a_border():
     below[0, 0, 2, 2] = 2.0
     below[0, 0, 0, 4] = 3.0
     t = torch.tensor([[[[1.0, 10.0], [100.0, 1000.0]]]])
-    out = _unpool(nn.MaxPool2d(3, stride=2), t, below)
+    out = unpool(nn.MaxPool2d(3, stride=2), t, below)
     expected = torch.zeros(1, 1, 5, 5)
     expected[0, 0, 2, 2] = 1.0 + 100.0 + 1000.0
     expected[0, 0, 0, 4] = 10.0
@@ -246,7 +246,7 @@ def test_unpool_adaptive_max_pool_by_hand():
     below = torch.tensor([[[[1.0, 5.0, 2.0, 0.0], [3.0, 0.0, 0.0, 7.0], [0.0, 0.0, 4.0, 1.0],
                             [9.0, 2.0, 0.0, 6.0]]]])
     t = torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]])
-    out = _unpool(nn.AdaptiveMaxPool2d(2), t, below)
+    out = unpool(nn.AdaptiveMaxPool2d(2), t, below)
     expected = torch.zeros(1, 1, 4, 4)
     expected[0, 0, 0, 1], expected[0, 0, 1, 3], expected[0, 0, 3, 0], expected[0, 0, 3, 3] = 10.0, 20.0, 30.0, 40.0
     torch.testing.assert_close(out, expected)

@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from invnb import LayerwiseInverse
-from invnb.models import load_embedded_model
 from invnb.datasets import make_shapes, normalize
+from invnb.models import load_embedded_model
 
 TOL = 1e-6
 SEED = 515151  # not a training seed (< 10**6) nor the development set's (777001)

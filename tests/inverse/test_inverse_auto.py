@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from invnb import LayerwiseInverse, attribution_map
-from invnb.inverse.engine import target_mask
 from invnb.eval import amount_of_activation
+from invnb.inverse.targets import target_mask
 
 WEIGHTS = (0.3, 0.7, 1.0, 1.5)
 

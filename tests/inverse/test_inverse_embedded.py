@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from invnb import LayerwiseInverse
+from invnb.datasets import make_shapes, normalize
 from invnb.eval import amount_of_activation, mass_in_mask
 from invnb.models import load_embedded_model
-from invnb.datasets import make_shapes, normalize
 
 N_IMAGES = 100  # the default ("auto") tries up to 5 weights per image
 SEED = 424242  # not used in training (nor in choosing the defaults: seed 777001)

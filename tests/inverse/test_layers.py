@@ -155,8 +155,7 @@ def test_unsupported_models_are_refused_at_construction_naming_the_cause(make, c
 
 
 def test_supported_models_still_construct():
-    from invnb.models import load_embedded_model
-    from invnb.models import VDSR
+    from invnb.models import VDSR, load_embedded_model
 
     assert LayerStack(torchvision.models.vgg16(weights=None)).traced
     assert LayerStack(load_embedded_model()).traced

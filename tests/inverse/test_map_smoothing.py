@@ -166,7 +166,12 @@ def _numpy_clip(maps: torch.Tensor, q: float) -> torch.Tensor:
 
 def test_default_map_is_the_clipped_weighted_abs_x_input_plus_its_faint_fill(tiny_vgg, tiny_batch):
     from invnb.inverse import FILL_SHARE
-    from invnb.inverse.settings import DEFAULT_MAP_CLIP, DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING
+    from invnb.inverse.settings import (
+        DEFAULT_MAP_CLIP,
+        DEFAULT_MAP_FILL_SIGMA,
+        DEFAULT_MAP_SIGMA,
+        DEFAULT_MAP_SMOOTHING,
+    )
 
     inv = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=20)
     assert (inv.attribution, inv.map_sigma, inv.map_smoothing, inv.map_fill_sigma, inv.map_clip) == (

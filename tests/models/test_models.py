@@ -9,9 +9,15 @@ import torch
 import torchvision
 from torch import nn
 
-from invnb.datasets import sha256sum
-from invnb.models import EMBEDDED_CHECKPOINT, VGG_NAMES, SmallVGG, load_embedded_model, load_vgg, vgg_weights_file
-from invnb.datasets import CLASS_NAMES, make_shapes, normalize
+from invnb.datasets import CLASS_NAMES, make_shapes, normalize, sha256sum
+from invnb.models import (
+    EMBEDDED_CHECKPOINT,
+    VGG_NAMES,
+    SmallVGG,
+    load_embedded_model,
+    load_vgg,
+    vgg_weights_file,
+)
 
 # A seed for fresh test images; checked below against the seeds the
 # training script recorded, so it is never one the model was trained on.

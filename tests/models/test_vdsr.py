@@ -12,13 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_test_data
 from torch import nn
 
-from conftest import require_test_data
-from invnb.sr import load_sr_mat, make_sr_sample, read_image, y_to_tensor
-from invnb.sr import psnr
-from invnb.models import VDSR, VDSR_SHA256, UnsafeCheckpointError, load_pytorch_vdsr_checkpoint, load_vdsr, load_vdsr_state_dict
-
+from invnb.models import (
+    VDSR,
+    VDSR_SHA256,
+    UnsafeCheckpointError,
+    load_pytorch_vdsr_checkpoint,
+    load_vdsr,
+    load_vdsr_state_dict,
+)
+from invnb.sr import load_sr_mat, make_sr_sample, psnr, read_image, y_to_tensor
 
 
 @pytest.fixture(scope="module")

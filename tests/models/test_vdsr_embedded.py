@@ -8,15 +8,21 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import require_test_data
 
 import invnb.models.vdsr as vdsr_module
-from conftest import require_test_data
 from invnb.datasets import sha256sum
-from invnb.sr import EMBEDDED_SR_IMAGES, embedded_hr_images, load_embedded_sr_set, load_sr_folder, y_to_tensor
-from invnb.sr import psnr
 from invnb.models import EMBEDDED_VDSR_CHECKPOINT, VDSR, load_embedded_vdsr
 from invnb.models.vdsr import EMBEDDED_VDSR_LICENSE, EMBEDDED_VDSR_META
-from invnb.sr import center_crop
+from invnb.sr import (
+    EMBEDDED_SR_IMAGES,
+    center_crop,
+    embedded_hr_images,
+    load_embedded_sr_set,
+    load_sr_folder,
+    psnr,
+    y_to_tensor,
+)
 
 #: pytorch-vdsr's README (Set5, Y channel, border = scale shaved).
 PYTORCH_VDSR_SET5 = {2: 37.65, 3: 33.77, 4: 31.45}

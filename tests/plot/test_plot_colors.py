@@ -4,7 +4,6 @@ and the --replot options that redraw bundled figures from their summary files.""
 from __future__ import annotations
 
 import json
-import shutil
 
 import matplotlib
 
@@ -18,10 +17,15 @@ from matplotlib.colors import to_rgba  # noqa: E402
 
 from invnb import plot  # noqa: E402
 from invnb.attribution import available_methods  # noqa: E402
-from invnb.paths import RESULTS_DIR, SOURCE_ROOT  # noqa: E402
-from invnb.plot import METHOD_COLORS, method_color, method_colors, method_linestyle  # noqa: E402
+from invnb.paths import RESULTS_DIR  # noqa: E402
+from invnb.plot import (  # noqa: E402
+    METHOD_COLORS,
+    method_color,
+    method_colors,
+    method_linestyle,
+    plot_band_retention,  # noqa: E402
+)
 from invnb.plot import method_colors as sanity_colors  # noqa: E402
-from invnb.plot import plot_band_retention  # noqa: E402
 
 
 def test_every_method_has_its_own_colour():

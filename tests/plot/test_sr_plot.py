@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from invnb.sr import frequency_profile  # noqa: E402
 from invnb.plot import plot_fidelity_amount, plot_frequency_profile  # noqa: E402
+from invnb.sr import frequency_profile  # noqa: E402
 
 
 def test_plot_frequency_profile_log_axis_and_given_ax():

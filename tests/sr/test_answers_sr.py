@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import correlate
 
-from invnb.sr import modcrop, y_to_tensor
-from invnb.sr import mse, psnr, ssim
+from invnb.sr import modcrop, mse, psnr, ssim, y_to_tensor
 
 
 def _ssim_by_hand(a, b, data_range=1.0, sigma=1.5, radius=5):
@@ -332,7 +331,13 @@ def test_download_sr_dataset_unpacks_an_archive_once(tmp_path, monkeypatch):
 
 def test_frequency_functions_default_to_8x8_jpeg_blocks():
     """The paper analyses 8x8 DCT blocks: defaults give 64 bands and 8x8 tiles."""
-    from invnb.sr import band_retention, frequency_profile, image_patches, mean_band_retention, zigzag_band
+    from invnb.sr import (
+        band_retention,
+        frequency_profile,
+        image_patches,
+        mean_band_retention,
+        zigzag_band,
+    )
 
     img = np.arange(16 * 20, dtype=np.float64).reshape(16, 20)
     tiles = image_patches(img)

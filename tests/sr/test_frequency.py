@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from invnb.sr import FrequencyProfile, attribution_ratio, block_dct, frequency_profile, high_band_share, image_patches, mean_frequency_profile, zigzag_indices
+from invnb.sr import (
+    FrequencyProfile,
+    attribution_ratio,
+    block_dct,
+    frequency_profile,
+    high_band_share,
+    image_patches,
+    mean_frequency_profile,
+    zigzag_indices,
+)
 
 # The zigzag sequence of the JPEG standard (ITU-T T.81, Figure A.6), as
 # row-major indices of the 8x8 block.
@@ -198,8 +207,16 @@ def test_projection_retention_ignores_added_out_of_phase_content():
 # ---------------------------------------------------------------------------
 # The chirp: local frequency, binning, lowest band (known answers)
 # ---------------------------------------------------------------------------
-from invnb.sr import bin_by_frequency, chirp_frequencies, chirp_hr, chirp_image, chirp_profiles, lowest_band, lr_nyquist
-from invnb.sr import artificial_hr  # noqa: E402
+from invnb.sr import (
+    artificial_hr,  # noqa: E402
+    bin_by_frequency,
+    chirp_frequencies,
+    chirp_hr,
+    chirp_image,
+    chirp_profiles,
+    lowest_band,
+    lr_nyquist,
+)
 
 
 def test_chirp_is_the_papers_image_and_keeps_its_frequency_range():

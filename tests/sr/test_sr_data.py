@@ -7,11 +7,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from conftest import require_test_data
 from PIL import Image
 
-from conftest import require_test_data
 import invnb.sr.datasets as sr_data
-from invnb.sr import SR_DATASETS, artificial_hr, artificial_image, download_sr_dataset, hr_image_paths, imresize, load_sr_folder, load_sr_mat, make_sr_sample, modcrop, read_image, rgb2ycbcr, ycbcr2rgb
+from invnb.sr import (
+    SR_DATASETS,
+    artificial_hr,
+    artificial_image,
+    download_sr_dataset,
+    hr_image_paths,
+    imresize,
+    load_sr_folder,
+    load_sr_mat,
+    make_sr_sample,
+    modcrop,
+    read_image,
+    rgb2ycbcr,
+    ycbcr2rgb,
+)
 
 REFERENCES = ["bird_GT_x2", "bird_GT_x3", "bird_GT_x4", "butterfly_GT_x2", "butterfly_GT_x3", "butterfly_GT_x4"]
 

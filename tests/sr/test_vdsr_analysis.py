@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from invnb.sr import FrequencyProfile
-from invnb.sr import make_sr_sample
-from invnb.sr import psnr
-from invnb.models import VDSR
 from invnb.inverse import LayerwiseInverse
-from invnb.sr import analyse_samples, center_crop, invert_sample, invert_vdsr
+from invnb.models import VDSR
+from invnb.sr import (
+    FrequencyProfile,
+    analyse_samples,
+    center_crop,
+    invert_sample,
+    invert_vdsr,
+    make_sr_sample,
+    psnr,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +111,7 @@ def test_target_scale_option(tiny):
 
 
 def test_invert_chirp_bins_to_a_profile():
-    from invnb.sr import FrequencyBins, chirp_profiles
-    from invnb.sr import attribution_ratio
-    from invnb.sr import invert_chirp
+    from invnb.sr import FrequencyBins, attribution_ratio, chirp_profiles, invert_chirp
 
     torch.manual_seed(0)
     model = VDSR(depth=4, channels=6).eval()  # float32, like the pipeline's input
@@ -123,6 +126,7 @@ def test_invert_chirp_bins_to_a_profile():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from invnb.plot import plot_band_retention, plot_chirp_grid
 
     fig = plot_chirp_grid({(2, "default"): r}, 128.0)
