@@ -29,6 +29,7 @@ chromium:
 # to an empty folder), as on a fresh clone.
 test: $(STAMP) chromium
 	$(PY) scripts/build_book.py --vendor-only
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q --nbval-lax tests notebooks
 	@empty=$$(mktemp -d) && echo "chapters again with no third-party data (INVNB_TEST_DATA, INVNB_DATA_DIR: an empty folder)" && \
 	  INVNB_TEST_DATA=$$empty INVNB_DATA_DIR=$$empty $(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks; \

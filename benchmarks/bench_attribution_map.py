@@ -6,13 +6,13 @@ benchmark's own per-map scoring (``scripts/synthetic_benchmark.py``:
 ``score_map``, pointing with rtol 1e-3, mass, deletion/insertion with 8
 seeded tie orders, hard 20%, soft) plus the hard/soft trade-off AUCs over
 amounts <= 0.3. Variants (``--variants``), all from the same inverse input:
-``KIND`` (``attribution_map`` kind, e.g. ``abs_x_input``, today's default),
+``KIND`` (``attribution_map`` kind, e.g. ``abs_x``, today's default),
 ``KIND:blurS`` (Gaussian blur of standard deviation S px, then max-normalised)
 and ``KIND:weightS`` (``a * G_S(a)``: each pixel weighted by the mean of the
 map around it), made by ``attribution_map(..., sigma=S, smoothing=...)``, each
 optionally with ``+fillF`` (the faint secondary key ``fill_sigma=F``) and
 ``+clipQ`` (the map clipped at the ``Q`` quantile of its kept values first), e.g.
-``abs_x_input:weight6+fill12+clip0.9``, today's default.
+``abs_x:weight6+fill12+clip0.9``, today's default.
 Reference rows: baselines (``--baselines``) on the same images with the
 benchmark's settings. Also reports where the pointing misses fall (share of
 near-maximal pixels on the distractor, within 3 px of the object, elsewhere)
@@ -80,7 +80,7 @@ def miss_locations(maps, data) -> dict:
 
 
 def parse_variant(spec: str) -> tuple[str, float, str, float, float]:
-    """``"abs_x_input:weight6+fill12+clip0.9"`` -> ``("abs_x_input", 6.0, "weight", 12.0, 0.9)``
+    """``"abs_x:weight6+fill12+clip0.9"`` -> ``("abs_x", 6.0, "weight", 12.0, 0.9)``
     (kind, sigma, smoothing, fill_sigma, clip quantile)."""
     kind, _, rest = spec.partition(":")
     parts = rest.split("+") if rest else []
@@ -116,8 +116,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                    help="seed of the first batch (default: the benchmark's held-out seed)")
     p.add_argument("--variants", nargs="*",
-                   default=["abs_x_input", "abs_x_input:weight6", "abs_x_input:weight6+fill6",
-                            "abs_x_input:weight6+fill12", "abs_x_input:weight6+fill24"])
+                   default=["abs_x", "abs_x:weight6", "abs_x:weight6+fill6",
+                            "abs_x:weight6+fill12", "abs_x:weight6+fill24"])
     p.add_argument("--baselines", nargs="*", default=["occlusion", "integrated_gradients", "extremal_perturbation"])
     p.add_argument("--batches", type=int, nargs="*", default=None,
                    help="only these batch indices (their scores are cached; a later run over all batches "

@@ -14,7 +14,7 @@ the steadier number) and, for ``auto``, the mean chosen weight and the images wh
 candidate kept the class. This is how the defaults were chosen::
 
     python benchmarks/bench_mask_weight.py --n-images 100 --settings l1 \\
-        --mask-weights auto 0.3 --dilations 1 3 --attributions ratio abs abs_x_input
+        --mask-weights auto 0.3 --dilations 1 3 --attributions ratio abs abs_x
 """
 
 from __future__ import annotations

@@ -43,12 +43,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: module -> the test files that check it (answer tests first: they kill fastest)
 MODULES = {
-    "solver": ["tests/test_answers_solver.py", "tests/test_solver.py"],
-    "inverse": ["tests/test_answers_inverse.py", "tests/test_inverse.py", "tests/test_inverse_auto.py"],
-    "metrics": ["tests/test_answers_metrics.py", "tests/test_metrics.py"],
-    "sr_data": ["tests/test_answers_sr.py", "tests/test_sr_data.py"],
-    "sr_metrics": ["tests/test_answers_sr.py", "tests/test_sr_metrics.py"],
-    "frequency": ["tests/test_answers_sr.py", "tests/test_frequency.py"],
+    "inverse.solver": ["tests/inverse/test_answers_solver.py", "tests/inverse/test_solver.py"],
+    "inverse.engine": ["tests/inverse/test_answers_inverse.py", "tests/inverse/test_inverse.py",
+                       "tests/inverse/test_inverse_auto.py"],
+    "eval.causal": ["tests/eval/test_answers_metrics.py", "tests/eval/test_metrics.py"],
+    "eval.reid": ["tests/eval/test_answers_metrics.py", "tests/eval/test_metrics.py"],
+    "eval.localisation": ["tests/eval/test_answers_metrics.py", "tests/eval/test_metrics.py"],
+    "sr.matlab": ["tests/sr/test_answers_sr.py", "tests/sr/test_sr_data.py"],
+    "sr.samples": ["tests/sr/test_answers_sr.py", "tests/sr/test_sr_data.py"],
+    "sr.metrics": ["tests/sr/test_answers_sr.py", "tests/sr/test_sr_metrics.py"],
+    "sr.frequency": ["tests/sr/test_answers_sr.py", "tests/sr/test_frequency.py"],
 }
 
 #: third-party modules the parent imports once (never invnb itself)
@@ -280,7 +284,7 @@ def _sample(muts: list, n: int | None) -> list:
 
 
 def run_module(module: str, verbose: bool = False, limit: int | None = None, sample: int | None = None) -> dict:
-    path = REPO / "invnb" / f"{module}.py"
+    path = REPO / "invnb" / (module.replace(".", "/") + ".py")
     tests = MODULES[module]
     muts = _sample(mutants_of(path)[:limit], sample)
     cov_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"invnb-mutation-{module}-{os.getpid()}.json"

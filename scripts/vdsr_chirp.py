@@ -36,12 +36,22 @@ import numpy as np
 import torch
 
 from invnb.datasets import local_data_dir, sha256sum
+from invnb.inverse import LayerwiseInverse
 from invnb.models import load_vdsr
 from invnb.runs import git_commit
-from invnb.inverse import LayerwiseInverse
-from invnb.sr import center_crop, invert_sample, load_sr_folder, mean_band_retention, mean_frequency_profile
-from invnb.sr.chirp_runs import chirp_record, chirp_report_text, load_chirp_images, save_chirp_images
-
+from invnb.sr import (
+    center_crop,
+    invert_sample,
+    load_sr_folder,
+    mean_band_retention,
+    mean_frequency_profile,
+)
+from invnb.sr.chirp_runs import (
+    chirp_record,
+    chirp_report_text,
+    load_chirp_images,
+    save_chirp_images,
+)
 
 SETTINGS = {"default": "vdsr", "paper": "vdsr_paper"}  # the chirp's names for the registry's VDSR settings
 

@@ -27,15 +27,15 @@ from pathlib import Path
 import torch
 
 from invnb.datasets import local_data_dir
+from invnb.inverse import LayerwiseInverse
 from invnb.models import load_vdsr
 from invnb.sr import (
     analyse_samples,
-    artificial_hr,
     center_crop,
+    chirp_hr,
     load_sr_folder,
     make_sr_sample,
 )
-from invnb.inverse import LayerwiseInverse
 
 
 def main(argv=None) -> dict:
@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
     data_dir = args.data_dir or local_data_dir()
     model = load_vdsr(data_dir / "vdsr" / "vdsr.pth", map_location=args.device)
     if args.dataset == "Artificial":
-        samples = [make_sr_sample(artificial_hr(), args.scale, cumulative_crop=True, name="artificial")]
+        samples = [make_sr_sample(chirp_hr(), args.scale, cumulative_crop=True, name="artificial")]
     else:
         samples = load_sr_folder(data_dir / "sr" / args.dataset, args.scale, limit=args.limit)
     if args.crop:

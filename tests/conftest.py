@@ -31,17 +31,16 @@ def require_test_data(*parts: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_tf32():
-    """Full float32 precision on CUDA during every test (restored after).
+    """Full float32 precision on CUDA during every test (:func:`invnb._utils.precision.full_precision`).
 
     cuDNN runs float32 convolutions in TF32 by default (10-bit mantissa, about
     1e-3 relative), which alone breaks batched-vs-unbatched and CPU-vs-CUDA
     comparisons at the tests' tolerances. No effect on a CPU.
     """
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    from invnb._utils.precision import full_precision
+
+    with full_precision():
+        yield
 
 
 @pytest.fixture(scope="session")

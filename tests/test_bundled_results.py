@@ -6,58 +6,53 @@ that ships with the repository, not that the numbers take any given value.
 """
 
 import csv
-import importlib.util
 import json
 import math
 
 import pytest
 
 from invnb.datasets import sha256sum
+from invnb.eval.benchmark import benchmark_methods, split_row
+from invnb.eval.benchmark_report import markdown
+from invnb.eval.intervals import gaps_markdown
 from invnb.models import EMBEDDED_CHECKPOINT
 from invnb.paths import RESULTS_DIR as RESULTS
-from invnb.paths import SOURCE_ROOT
 
-
-def _load_script(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+PUBLISHED = ("results.md", "results.json", "results.csv", "tradeoff.csv", "tradeoff.json", "tradeoff.png",
+             "curves.json", "curves.png")
 
 
 @pytest.fixture(scope="module")
 def benchmark():
     folder = RESULTS / "synthetic_benchmark"
-    script = _load_script(SOURCE_ROOT / "scripts" / "synthetic_benchmark.py", "synthetic_benchmark")
-    return folder, json.loads((folder / "results.json").read_text()), script
+    return folder, json.loads((folder / "results.json").read_text())
 
 
 def test_synthetic_benchmark_is_complete_and_for_the_shipped_model(benchmark):
-    folder, res, script = benchmark
-    assert set(script.PUBLISHED) <= {p.name for p in folder.iterdir()}
+    folder, res = benchmark
+    assert set(PUBLISHED) <= {p.name for p in folder.iterdir()}
     assert res["config"]["checkpoint_sha256"] == sha256sum(EMBEDDED_CHECKPOINT)
     assert res["n_images"] >= 500
     rows = {r["method"]: r for r in res["rows"]}
     # every method, and the inverses' other map kinds ("inverse.abs", ...)
-    assert {script.split_name(m)[0] for m in rows} == set(script.benchmark_methods())
+    assert {split_row(m)[0] for m in rows} == set(benchmark_methods())
     assert res["config"]["tie_orders"] >= 1 and res["config"]["pointing_rtol"] > 0
     for r in rows.values():
         assert r["n_images"] == res["n_images"]
         for key in ("deletion_auc", "insertion_auc", "pointing_game", "pointing_game_strict", "mass_in_mask",
                     "soft_reid_top1", "hard20_reid_top1", "tradeoff_auc_hard"):
             assert 0.0 <= r[key] <= 1.0, (r["method"], key)
-        own = script.split_name(r["method"])[0] in (*script.INVERSES, "extremal_perturbation")
+        own = split_row(r["method"])[0] in ("inverse", "inverse_paper", "extremal_perturbation")
         assert math.isnan(r["own_amount"]) != own, r["method"]  # an own kept input exactly where one exists
     assert res["command"].startswith("python ") and "synthetic_benchmark.py" in res["command"]
 
 
 def test_synthetic_benchmark_tables_agree_with_each_other(benchmark):
-    folder, res, script = benchmark
-    # the markdown table is what the script writes from the JSON rows
-    # (a merged run, `--merge`, adds which run each row comes from)
-    note = script.merge_note(res["merged_from"]) if "merged_from" in res else ""
-    assert (folder / "results.md").read_text() == script.markdown(res["rows"], res["command"], res["config"],
-                                                                  res["object"]) + note
+    folder, res = benchmark
+    assert "merged_from" not in res  # one run, one command, one commit
+    assert res["git_commit"] and res["command"].startswith("python scripts/synthetic_benchmark.py")
+    # the markdown table is what the package writes from the JSON rows
+    assert (folder / "results.md").read_text() == markdown(res["rows"], res["command"], res["config"], res["object"])
     with open(folder / "results.csv", newline="") as f:
         csv_rows = list(csv.DictReader(f))
     assert [r["method"] for r in csv_rows] == [r["method"] for r in res["rows"]]
@@ -72,10 +67,9 @@ def test_synthetic_benchmark_tables_agree_with_each_other(benchmark):
 
 
 def test_tradeoff_gaps_are_of_the_bundled_benchmark(benchmark):
-    folder, res, _ = benchmark
+    folder, res = benchmark
     gaps = json.loads((folder / "tradeoff_gaps.json").read_text())
-    script = _load_script(SOURCE_ROOT / "scripts" / "tradeoff_gaps.py", "tradeoff_gaps")
-    assert (folder / "tradeoff_gaps.md").read_text() == script.markdown(gaps)
+    assert (folder / "tradeoff_gaps.md").read_text() == gaps_markdown(gaps)
     assert gaps["config"] == res["config"] and gaps["command"].startswith("python scripts/tradeoff_gaps.py")
     rows = {r["method"]: r for r in res["rows"]}
     ref = rows[gaps["reference"]]

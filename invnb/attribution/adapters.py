@@ -14,12 +14,11 @@ given keyword arguments, so they follow the package's default setting.
 
 Examples
 --------
->>> from captum.metrics import infidelity
 >>> inv = InverseAttribution(model)
->>> attr = inv.attribute(x, target=classes)                        # (N, C, H, W)
->>> import quantus
->>> quantus.RelevanceMassAccuracy()(model=model, x_batch=x.numpy(), y_batch=y, s_batch=s,
-...                                 explain_func=quantus_explain_func)
+>>> tuple(inv.attribute(x, target=classes).shape)                  # shaped like x, as captum's methods
+(2, 3, 64, 64)
+>>> quantus_explain_func(model, x.numpy(), classes.numpy()).shape  # what Quantus calls
+(2, 1, 64, 64)
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ class CaptumMethod(AttributionMethod):
     Examples
     --------
     >>> from captum.attr import Saliency
-    >>> CaptumMethod(model, Saliency, "saliency").attribute(x)     # (N, H, W)
+    >>> CaptumMethod(model, Saliency, "saliency").attribute(x).shape
+    torch.Size([2, 64, 64])
     """
 
     def __init__(self, model: nn.Module, captum_cls: type, name: str, batch_size: int | None = None, **attribute_kw):

@@ -11,10 +11,10 @@ short side to 256, center-crop 224, scale to [0, 1], normalise per channel.
 
 Examples
 --------
->>> data = ImageNetVal("imagenet/val", "ILSVRC2012_validation_ground_truth.txt",
+>>> data = ImageNetVal("imagenet/val", "ILSVRC2012_validation_ground_truth.txt",   # doctest: +SKIP
 ...                    "ILSVRC2012_validation_ground_truth_text.txt", start=1, end=101, stride=10)
->>> x, label, index = data[0]          # (3, 224, 224) normalised, class index, file number 1
->>> x, labels, indices = data.batch()  # every selected image at once
+>>> x, label, index = data[0]          # (3, 224, 224) normalised, class index, file number 1  # doctest: +SKIP
+>>> x, labels, indices = data.batch()  # every selected image at once  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ class ImageNetVal(torch.utils.data.Dataset):
 
     Examples
     --------
-    >>> data = ImageNetVal(folder, labels_file, start=1, end=50001, stride=10)   # 5000 images
-    >>> x, label, index = data[0]
+    >>> data = ImageNetVal(folder, labels_file, start=1, end=50001, stride=10)   # doctest: +SKIP
+    >>> x, label, index = data[0]                                                # doctest: +SKIP
     """
 
     def __init__(self, image_dir, labels_file, class_names_file=None, start: int = 1, end: int | None = None,

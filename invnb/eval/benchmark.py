@@ -9,7 +9,7 @@ has one (:attr:`invnb.attribution.Explanation.kept`), the map's soft and hard
 kept inputs, and the paper's trade-off sweeps (:mod:`invnb.eval.tradeoff`).
 Row ``object_mask`` is a reference: the object's ground-truth mask used as the map.
 Rows ``<method>.<kind>`` are maps of another kind made from a method's own kept
-input (:func:`invnb.eval.kept_input_map`).
+input (:func:`invnb.inverse.attribution_map`).
 
 The work is split into items (one row on one batch, its trade-off sweeps, the
 inverse's ``mask_weight`` sweep, a timing), each computed once and stored
@@ -50,9 +50,9 @@ from invnb.eval.tradeoff import (
     TRADEOFF_MAX_AMOUNT,
     keep_soft,
     keep_top_fraction,
-    kept_input_map,
     kept_input_scores,
 )
+from invnb.inverse.maps import attribution_map
 from invnb.runs.store import ResultStore
 from invnb.runs.tasks import ItemTask, run_items, worker_cached
 
@@ -277,7 +277,7 @@ def _evaluate_kind(row: str, b: int, config: BenchmarkConfig, model, store: Resu
         raise ValueError(f"row {row!r}: method {base!r} has no kept input to make a {kind!r} map from")
     kept = torch.from_numpy(rec.arrays["kept"]).to(device)
     classes = torch.from_numpy(rec.arrays["classes"]).to(device)
-    maps = kept_input_map(kept, x, kind)
+    maps = attribution_map(kept, x, kind)
     if bool(torch.allclose(maps, torch.from_numpy(rec.arrays["attributions"]).to(device), atol=1e-6)):
         return {"same_as_own_map": True, "seconds": rec.scalars["seconds"], "n": len(x)}
     failed = torch.from_numpy(rec.arrays["failed"]).to(device)

@@ -316,7 +316,10 @@ def deletion_curve(
     Examples
     --------
     >>> curve = deletion_curve(model, x, attributions, step=16)
-    >>> curve.scores.shape, curve.auc.mean()
+    >>> curve.scores.shape                      # 2 images, 257 points (0 .. 4096 pixels in steps of 16)
+    torch.Size([2, 257])
+    >>> bool(0 <= curve.auc.mean() <= 1)        # lower is better
+    True
     """
     check_images(x)
     warn_if_training(model)
@@ -359,7 +362,8 @@ def insertion_curve(
 
     Examples
     --------
-    >>> insertion_curve(model, x, attributions).auc.mean()
+    >>> insertion_curve(model, x, attributions).scores.shape
+    torch.Size([2, 217])
     """
     check_images(x)
     warn_if_training(model)
@@ -376,7 +380,8 @@ def deletion_auc(model, x, attributions, target=None, step=None, substrate=0.0, 
 
     Examples
     --------
-    >>> deletion_auc(model, x, attributions).mean()
+    >>> deletion_auc(model, x, attributions).shape   # one AUC per image, lower is better
+    torch.Size([2])
     """
     return deletion_curve(model, x, attributions, target, step, substrate, batch_size, progress,
                          tie_orders, seed).auc
@@ -390,7 +395,8 @@ def insertion_auc(model, x, attributions, target=None, step=None, substrate=None
 
     Examples
     --------
-    >>> insertion_auc(model, x, attributions).mean()
+    >>> insertion_auc(model, x, attributions).shape  # one AUC per image, higher is better
+    torch.Size([2])
     """
     return insertion_curve(model, x, attributions, target, step, substrate, batch_size, progress,
                          tie_orders, seed).auc

@@ -54,8 +54,10 @@ def pointing_game(attributions: Tensor, masks: Tensor, tolerance: int = 0, rtol:
 
     Examples
     --------
-    >>> pointing_game(attributions, masks).mean()                   # strict ties
-    >>> pointing_game(attributions, masks, rtol=POINTING_RTOL).mean()  # the benchmark's rule
+    >>> pointing_game(masks.float(), masks)                        # the mask itself points at the object
+    tensor([1., 1.])
+    >>> pointing_game(attributions, masks, rtol=POINTING_RTOL).shape  # the benchmark's rule
+    torch.Size([2])
     """
     a = check_maps(attributions, attributions.shape[0], tuple(attributions.shape[-2:]))
     m = check_masks(masks, tuple(a.shape)).to(a.device)
@@ -88,7 +90,8 @@ def mass_in_mask(attributions: Tensor, masks: Tensor) -> Tensor:
 
     Examples
     --------
-    >>> mass_in_mask(attributions, masks).mean()
+    >>> mass_in_mask(masks.float(), masks)
+    tensor([1., 1.])
     """
     a = check_maps(attributions, attributions.shape[0], tuple(attributions.shape[-2:])).abs()
     m = check_masks(masks, tuple(a.shape)).to(a.device).float()

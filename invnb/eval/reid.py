@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from invnb._utils.checks import check_images, chunks
+from invnb.inverse.maps import kept_ratio
 
 __all__ = ["Reidentification", "reid_rates", "amount_of_activation"]
 
@@ -108,9 +109,11 @@ def reid_rates(
 
     Examples
     --------
-    >>> res = inv.invert(x)
+    >>> from invnb.inverse import LayerStack, LayerwiseInverse
+    >>> res = LayerwiseInverse(model).invert(x)
     >>> reid = reid_rates(LayerStack(model), res.features, res.classes)
-    >>> reid.rate(1)[0]        # top-1 re-identification from the inverse input
+    >>> float(reid.rate(1)[0])   # top-1 re-identification from the inverse input
+    1.0
     """
     topk = tuple(int(k) for k in topk)
     if not topk or min(topk) < 1:
@@ -174,13 +177,16 @@ def amount_of_activation(x_hat: Tensor, x: Tensor, eps: float = 1e-6) -> Tensor:
 
     Examples
     --------
-    >>> amount_of_activation(res.input, x).mean()
+    >>> keep = torch.zeros_like(x)
+    >>> keep[..., :32] = 1                       # the left half of every image kept, the rest zeroed
+    >>> amount_of_activation(x * keep, x).round(decimals=2)
+    tensor([0.5000, 0.5000])
     """
     check_images(x_hat, "x_hat")
     check_images(x)
     if x_hat.shape != x.shape:
         raise ValueError(f"x_hat {tuple(x_hat.shape)} and x {tuple(x.shape)} must have the same shape.")
-    r = x_hat.abs() / (x.abs() + eps)
+    r = kept_ratio(x_hat, x, eps)
     r = r - r.flatten(2).amin(dim=2)[:, :, None, None]
     s = r.sum(dim=1).flatten(1)  # (N, H*W)
     peak = s.amax(dim=1)

@@ -28,15 +28,17 @@ predicted class (what a user of a randomised model would see); it reseeds the
 *global* torch RNG with the same seed before every layer; and it returns one
 similarity function at a time without the ground-truth scores. Its layer
 order (modules with ``reset_parameters``, top first) is the one used here,
-and ``tests/test_sanity.py`` checks that :func:`randomisation_curves` with
+and ``tests/eval/test_sanity.py`` checks that :func:`randomisation_curves` with
 ``target="trained"`` fed with Quantus's own randomised models reproduces
 its Spearman scores.
 
 Examples
 --------
->>> rows = randomisation_curves(model, x, masks, methods={"saliency": lambda m: make_method("saliency", m)},
-...                             seeds=(0, 1, 2))
->>> [r for r in rows if r["mode"] == "all"]
+>>> from invnb.attribution import make_method
+>>> rows = randomisation_curves(model, x, masks, methods={"sobel": lambda m: make_method("sobel", m)},
+...                             seeds=(0,), modes=("all",))
+>>> [(r["mode"], round(float(np.mean(r["spearman"])), 3)) for r in rows]   # an edge map ignores the model
+[('trained', 1.0), ('all', 1.0)]
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from torch import Tensor, nn
 from invnb._utils.classes import predicted_classes
 from invnb.eval.localisation import mass_in_mask, pointing_game
 
-__all__ = ["MODES", "SIMILARITIES", "parametric_layers", "randomise_layers", "cascade_models", "spearman", "ssim_maps", "topk_iou", "map_similarities", "randomisation_curves", "summarise"]
+__all__ = ["MODES", "SIMILARITIES", "parametric_layers", "randomise_layers", "cascade_models", "spearman", "ssim_maps", "topk_iou", "map_similarities", "randomisation_curves", "randomisation_summary"]
 
 
 #: Randomisation modes of :func:`randomisation_curves`.
@@ -318,11 +320,9 @@ def randomisation_curves(
         trained_maps[name] = ref
         emit(row(name, None, "trained", 0, "none", model, ref, ref))
     for seed in seeds:
-        steps: list[tuple[str, int, str, nn.Module]] = []
         if "cascade" in modes:
             gen = models(model, seed) if models is not None else cascade_models(model, seed)
             for k, (layer, rmodel) in enumerate(gen, start=1):
-                steps.append(("cascade", k, layer, rmodel))
                 for name, factory in methods.items():
                     tgt = trained_cls if target == "trained" else None
                     emit(row(name, seed, "cascade", k, layer, rmodel,
@@ -341,7 +341,7 @@ def randomisation_curves(
 SCORES = SIMILARITIES + ("mass_in_mask", "pointing_game")
 
 
-def summarise(rows: Sequence[Mapping]) -> list[dict]:
+def randomisation_summary(rows: Sequence[Mapping]) -> list[dict]:
     """Mean over images and seeds of every score, one row per (method, mode, step).
 
     Returns rows with ``method, mode, step, layer, n_seeds, same_class`` and,

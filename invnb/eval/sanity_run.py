@@ -30,7 +30,11 @@ from invnb._utils.precision import full_precision
 from invnb.attribution.base import make_method
 from invnb.datasets.download import sha256sum
 from invnb.datasets.synthetic import HELD_OUT_SEED, make_shapes, normalize
-from invnb.eval.sanity import parametric_layers, randomisation_curves, summarise
+from invnb.eval.sanity import (
+    parametric_layers,
+    randomisation_curves,
+    randomisation_summary,
+)
 from invnb.eval.tables import write_table
 
 __all__ = ["MARGIN", "SanityReport", "criterion", "criterion_text", "run_sanity_checks", "sanity_markdown"]
@@ -210,7 +214,7 @@ def run_sanity_checks(out: str | Path, methods: Sequence[str], n_images: int = 2
     keep = [r for r in rows.values() if r["method"] in methods and (
         r["seed"] is None or (r["seed"] in seeds and r["mode"] in modes
                               and (r["mode"] == "all" or r["seed"] in cascade_seeds)))]
-    summary = summarise(keep)
+    summary = randomisation_summary(keep)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *sys.argv[1:]])
     meta = {"command": command, "git_commit": git_commit(), "checkpoint_sha256": config["checkpoint_sha256"],
             "n_images": n_images, "seeds": list(seeds), "cascade_seeds": cascade_seeds, "seed_base": HELD_OUT_SEED,

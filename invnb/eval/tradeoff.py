@@ -25,7 +25,7 @@ Zero is the mean colour in normalised space, the same substrate as the
 deletion metric.
 
 The inverse gets the same two rules on its maps, next to its own kept input;
-:func:`kept_input_map` turns any kept input ``x_hat`` into a map of a
+:func:`invnb.inverse.attribution_map` turns any kept input ``x_hat`` into a map of a
 stated kind (the paper's ratio, ``|x_hat|``, ``|x_hat| * |x|``), so every
 kind is scored whatever the engine's default.
 
@@ -40,9 +40,10 @@ reads the same curve at one amount, e.g. the amount of the object itself
 
 Examples
 --------
->>> rows = map_tradeoff(model, x, attributions, "saliency")
->>> rows += inverse_tradeoff(model, x, mask_weights=(0.3, 1.0, 3.0))
->>> write_table(rows, "tradeoff.csv")
+>>> rows = map_tradeoff(model, x, attributions, "random", fractions=(0.1, 0.5), exponents=(1.0,))
+>>> rows += inverse_tradeoff(model, x, mask_weights=(1.0,))
+>>> [(r["mode"], r["param"]) for r in rows]
+[('hard', 0.1), ('hard', 0.5), ('soft', 1.0), ('inverse', 1.0)]
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ from invnb._utils.checks import check_images, check_maps, chunks
 from invnb._utils.classes import resolve_classes
 from invnb.eval.causal import pixel_ranks
 from invnb.eval.reid import amount_of_activation, topk_hits
+from invnb.inverse.maps import ATTRIBUTIONS
 
-__all__ = ["DEFAULT_FRACTIONS", "DEFAULT_EXPONENTS", "keep_top_fraction", "MAP_KINDS", "TRADEOFF_MAX_AMOUNT", "kept_input_map", "reid_at_amount", "tradeoff_auc", "keep_soft", "kept_input_scores", "map_tradeoff", "inverse_tradeoff"]
+__all__ = ["DEFAULT_FRACTIONS", "DEFAULT_EXPONENTS", "keep_top_fraction", "MAP_KINDS", "TRADEOFF_MAX_AMOUNT", "reid_at_amount", "tradeoff_auc", "keep_soft", "kept_input_scores", "map_tradeoff", "inverse_tradeoff"]
 
 
 #: Kept fractions of pixels for the hard masks. 1.0 is left out: the amount
@@ -102,51 +104,12 @@ def keep_top_fraction(x: Tensor, attributions: Tensor, fraction: float, seed: in
     return x * keep.reshape(n, 1, h, w)
 
 
-#: Kinds of map made from a kept input by :func:`kept_input_map`.
-MAP_KINDS: tuple[str, ...] = ("ratio", "abs", "abs_x")
+#: Kinds of map made from a kept input by :func:`invnb.inverse.attribution_map`.
+MAP_KINDS: tuple[str, ...] = ATTRIBUTIONS
 
 
 #: Upper end of the amounts over which :func:`tradeoff_auc` integrates.
 TRADEOFF_MAX_AMOUNT = 0.3
-
-
-def kept_input_map(x_hat: Tensor, x: Tensor, kind: str = "ratio", eps: float = 1e-6) -> Tensor:
-    """Attribution map of a kept input (e.g. the inverse input ``features[0]``).
-
-    Parameters
-    ----------
-    x_hat : Tensor
-        (N, C, H, W) the kept input.
-    x : Tensor
-        (N, C, H, W) the original images.
-    kind : str
-        ``"ratio"``: ``sum_c |x_hat| / (|x| + eps)``, the paper's map (about 1
-        per channel on every fully kept pixel, whatever its contrast);
-        ``"abs"``: ``sum_c |x_hat|``; ``"abs_x"``: ``sum_c |x_hat| * |x|``.
-    eps : float
-        Guard of the ratio (1e-6 as in the paper).
-
-    Returns
-    -------
-    Tensor
-        (N, H, W) non-negative, max-normalised per image to [0, 1] (an
-        all-zero map stays zero); non-finite values become 0.
-    """
-    check_images(x_hat, "x_hat")
-    check_images(x)
-    if x_hat.shape != x.shape:
-        raise ValueError(f"x_hat {tuple(x_hat.shape)} and x {tuple(x.shape)} must have the same shape.")
-    xh = torch.nan_to_num(x_hat.detach(), nan=0.0, posinf=0.0, neginf=0.0).abs()
-    if kind == "ratio":
-        m = (xh / (x.abs() + eps)).sum(1)
-    elif kind == "abs":
-        m = xh.sum(1)
-    elif kind == "abs_x":
-        m = (xh * x.abs()).sum(1)
-    else:
-        raise ValueError(f"unknown map kind {kind!r}; choose one of {MAP_KINDS}.")
-    peak = m.flatten(1).amax(dim=1)
-    return m / torch.where(peak > 0, peak, torch.ones_like(peak))[:, None, None]
 
 
 def _curve_points(amounts, reids) -> tuple[list[float], list[float]]:

@@ -2,6 +2,7 @@
 
 ``layers``    a model as a flat stack of invertible layers (BatchNorm folded) and its forward record
 ``solver``    one layer's inverse problem and its two solvers (the paper's, batched FISTA)
+``operators`` a layer's affine map as the solvers evaluate it (row-wise, adjoint, operator norm)
 ``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets, ``mask_weight="auto"``
 ``maps``      the attribution map of an inverse input
 ``result``    what an inversion returns
@@ -9,7 +10,6 @@
 """
 
 from invnb.inverse.engine import LayerwiseInverse
-from invnb.inverse.targets import target_mask, unpool
 from invnb.inverse.layers import (
     SUPPORTED_LAYERS,
     LayerStack,
@@ -24,6 +24,7 @@ from invnb.inverse.maps import (
     attribution_map,
     gaussian_smooth,
 )
+from invnb.inverse.operators import RowWise, operator_norm
 from invnb.inverse.result import InverseResult, LayerStats
 from invnb.inverse.settings import (
     SETTINGS,
@@ -31,17 +32,12 @@ from invnb.inverse.settings import (
     setting_kwargs,
     setting_names,
 )
-from invnb.inverse.solver import (
-    LayerProblem,
-    SolveResult,
-    operator_norm,
-    solve_fista,
-    solve_paper,
-)
+from invnb.inverse.solver import LayerProblem, SolveResult, solve_fista, solve_paper
+from invnb.inverse.targets import target_mask, unpool
 
 __all__ = [
     "ATTRIBUTIONS", "FILL_SHARE", "SETTINGS", "SMOOTHINGS", "SUPPORTED_LAYERS", "InverseResult", "LayerProblem",
-    "LayerStack", "LayerStats", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
+    "LayerStack", "LayerStats", "RowWise", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
     "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "register_setting", "setting_kwargs",
     "setting_names", "solve_fista", "solve_paper", "target_mask", "unpool",
 ]

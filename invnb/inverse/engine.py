@@ -17,6 +17,7 @@ from invnb.inverse.layers import LayerStack
 from invnb.inverse.maps import (
     attribution_map,
 )
+from invnb.inverse.operators import RowWise, operator_norm
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
     DEFAULT_ATTRIBUTION,
@@ -30,14 +31,7 @@ from invnb.inverse.settings import (
     check_options,
     setting_kwargs,
 )
-from invnb.inverse.solver import (
-    LayerProblem,
-    RowWise,
-    avgpool_init,
-    operator_norm,
-    solve_fista,
-    solve_paper,
-)
+from invnb.inverse.solver import LayerProblem, avgpool_init, solve_fista, solve_paper
 from invnb.inverse.targets import (
     check_input,
     is_identity_pool,
@@ -95,7 +89,7 @@ class LayerwiseInverse:
     mask_dilation : int
         Odd side of a max filter applied to a max-unpooled target before its mask is built
         (1: none, the paper).
-    attribution : {"ratio", "abs", "abs_x_input"}
+    attribution : {"ratio", "abs", "abs_x"}
         Kind of ``InverseResult.attribution`` ("ratio" is the paper's).
     map_sigma, map_smoothing, map_clip, map_fill_sigma
         The map's Gaussian (pixels; 0: none), its use (``"weight"``: ``a * G(a)``,
@@ -493,7 +487,7 @@ class LayerwiseInverse:
         if classes is not None and self.solver == "fista" and dtype == torch.float32 \
                 and bound.device.type in ("cpu", "cuda"):
             # The margin layer (no penalty, a few logits) has many minimisers; in float32 the
-            # rounding of the batch picks among them (issue 12). It is tiny: solve it in float64.
+            # rounding of the batch picks among them. It is tiny: solve it in float64.
             forward = copy.deepcopy(layer).double()
             lo, hi, bound = lo.double(), hi.double(), bound.double()
         problem = LayerProblem(

@@ -301,9 +301,10 @@ class LayerStack(nn.Module):
 
     Examples
     --------
-    >>> stack = LayerStack(torchvision.models.vgg11())
+    >>> stack = LayerStack(model)
     >>> acts = stack.record(x)          # acts[k] is the input of stack.layers[k]
-    >>> logits = stack.forward_from(3, acts[3])
+    >>> torch.allclose(stack.forward_from(3, acts[3]), model(x), atol=1e-5)
+    True
     """
 
     def __init__(self, model: nn.Module):

@@ -8,7 +8,8 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gaussian_kernel1d", "gaussian_smooth", "FILL_SHARE", "ATTRIBUTIONS", "SMOOTHINGS", "attribution_map"]
+__all__ = ["ATTRIBUTIONS", "FILL_SHARE", "SMOOTHINGS", "attribution_map", "gaussian_kernel1d", "gaussian_smooth",
+           "kept_ratio", "raw_map"]
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -64,13 +65,43 @@ def gaussian_smooth(maps: torch.Tensor, sigma: float, truncate: float = 4.0) -> 
     return a.squeeze(1)
 
 
-#: Height of that secondary key relative to the map's maximum: below the pointing
+#: Height of the map's faint secondary key relative to its maximum: below the pointing
 #: game's tolerance (`invnb.eval.POINTING_RTOL`, 1e-3), so it never decides a
 #: maximum, and too faint to move the mass in the object (< 0.1%).
 FILL_SHARE = 1e-4
 
+#: Kinds of map a kept input gives (:func:`raw_map`).
+ATTRIBUTIONS = ("ratio", "abs", "abs_x")
 
-ATTRIBUTIONS = ("ratio", "abs", "abs_x_input")
+
+def kept_ratio(x_hat: torch.Tensor, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The share of the input a kept input keeps, ``|x_hat| / (|x| + eps)``, element-wise.
+
+    The paper's ratio (``eps`` 1e-6 as its code): about 1 wherever the input is fully kept,
+    whatever its contrast. Tensors or numpy arrays of any one shape.
+    """
+    return abs(x_hat) / (abs(x) + eps)
+
+
+def raw_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio", eps: float = 1e-6) -> torch.Tensor:
+    """The un-normalised map of a kept input ``(N, C, H, W)``: ``(N, H, W)``, >= 0.
+
+    ``"ratio"``: ``sum_c |x_hat| / (|x| + eps)`` (:func:`kept_ratio`, the paper's map);
+    ``"abs"``: ``sum_c |x_hat|``, the kept input's magnitude; ``"abs_x"``: ``sum_c |x_hat| * |x|``,
+    which also weighs a kept pixel by the input's magnitude there. Non-finite values of
+    `x_hat` count as 0.
+    """
+    if x_hat.shape != x.shape or x.dim() != 4:
+        raise ValueError(f"expected two (N, C, H, W) tensors of one shape, got {tuple(x_hat.shape)} "
+                         f"and {tuple(x.shape)}")
+    x_hat = torch.nan_to_num(x_hat, nan=0.0, posinf=0.0, neginf=0.0)
+    if kind == "ratio":
+        return kept_ratio(x_hat, x, eps).sum(dim=1)
+    if kind == "abs":
+        return x_hat.abs().sum(dim=1)
+    if kind == "abs_x":
+        return (x_hat.abs() * x.abs()).sum(dim=1)
+    raise ValueError(f"attribution kind must be one of {ATTRIBUTIONS}, got {kind!r}")
 
 
 #: Ways `attribution_map` uses its Gaussian (``sigma > 0``).
@@ -86,12 +117,8 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
     ----------
     x_hat, x : torch.Tensor
         Inverse input and real input, ``(N, C, H, W)`` (normalised space).
-    kind : {"ratio", "abs", "abs_x_input"}
-        ``"ratio"`` (the paper): ``sum_c |x_hat| / (|x| + eps)``, the share of
-        the input kept (about 1 on every fully kept pixel, whatever its
-        contrast); ``"abs"``: ``sum_c |x_hat|``, the kept input's magnitude;
-        ``"abs_x_input"``: ``sum_c |x_hat| * |x|``, which also weighs a kept
-        pixel by the input's magnitude there.
+    kind : {"ratio", "abs", "abs_x"}
+        See :func:`raw_map` (``"ratio"`` is the paper's).
     eps : float
         Guard of the ratio (1e-6 as the paper).
     sigma : float
@@ -119,18 +146,15 @@ def attribution_map(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "ratio",
     -------
     torch.Tensor
         ``(N, H, W)`` in [0, 1] (all zeros where the inverse is zero).
+
+    Examples
+    --------
+    >>> x = torch.rand(2, 3, 8, 8) + 0.5
+    >>> a = attribution_map(0.5 * x, x)          # half of every pixel kept: a constant map
+    >>> bool(torch.allclose(a, torch.ones(2, 8, 8), atol=1e-5))
+    True
     """
-    if x_hat.shape != x.shape or x.dim() != 4:
-        raise ValueError(f"expected two (N, C, H, W) tensors of one shape, got {tuple(x_hat.shape)} "
-                         f"and {tuple(x.shape)}")
-    if kind == "ratio":
-        a = (x_hat.abs() / (x.abs() + eps)).sum(dim=1)
-    elif kind == "abs":
-        a = x_hat.abs().sum(dim=1)
-    elif kind == "abs_x_input":
-        a = (x_hat.abs() * x.abs()).sum(dim=1)
-    else:
-        raise ValueError(f"attribution kind must be one of {ATTRIBUTIONS}, got {kind!r}")
+    a = raw_map(x_hat, x, kind, eps)
     if smoothing not in SMOOTHINGS:
         raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
     check_clip(clip)

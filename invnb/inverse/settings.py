@@ -43,7 +43,7 @@ DEFAULT_AUTO_EMPTY = True
 #: Side of the max filter applied to a max-unpooled target before its spatial mask is built (1: none).
 DEFAULT_MASK_DILATION = 3
 #: The default map's kind (see :func:`invnb.inverse.attribution_map`): ``sum_c |x_hat| * |x|``.
-DEFAULT_ATTRIBUTION = "abs_x_input"
+DEFAULT_ATTRIBUTION = "abs_x"
 #: Gaussian (pixels) of the default map's weighting ``a * G_6(a)``.
 DEFAULT_MAP_SIGMA = 6.0
 #: How the default map uses that Gaussian.

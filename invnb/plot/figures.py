@@ -7,9 +7,9 @@ share one colour scale across panels.
 
 Examples
 --------
+>>> from invnb.datasets import MEAN, STD
 >>> ax = show_attribution(attributions[0], image=x[0], mean=MEAN, std=STD)
->>> plot_curves({"inverse": curve_inv, "saliency": curve_sal})
->>> plot_tradeoff(read_table("tradeoff.csv"))
+>>> fig = attribution_grid(x, {"random": attributions}, mean=MEAN, std=STD)
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def to_image(t, mean: Sequence[float] | None = None, std: Sequence[float] | None
 
     Examples
     --------
-    >>> plt.imshow(to_image(x[0], mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    >>> from invnb.datasets import MEAN, STD
+    >>> to_image(x[0], mean=MEAN, std=STD).shape     # (H, W, 3) in [0, 1]
+    (64, 64, 3)
     """
     a = to_numpy(t)
     if a.ndim == 4 and a.shape[0] == 1:

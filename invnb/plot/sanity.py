@@ -28,7 +28,7 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
     Parameters
     ----------
     summary : sequence of dict
-        Rows of :func:`invnb.eval.summarise` (``method, mode, step, layer``,
+        Rows of :func:`invnb.eval.randomisation_summary` (``method, mode, step, layer``,
         score means and ``<score>_sd``).
     scores : sequence of str
         One panel per score.

@@ -1,7 +1,7 @@
 """The chirp experiment: on ``sin(x^2/c) sin(y^2/c)`` position is frequency.
 
 The paper's "Artificial" image is the chirp ``sin(x^2/1024) sin(y^2/1024)``
-on ``x, y = 1..512`` (:func:`invnb.sr.artificial_hr`). The phase
+on ``x, y = 1..512`` (:func:`chirp_hr` with its defaults). The phase
 ``x^2/c`` has derivative ``2x/c`` radians per pixel, so the local frequency
 along ``x`` is ``f_x = x / (c pi)`` cycles per pixel (likewise ``y``): from
 0 at the top-left corner to ``512 / (1024 pi) = 0.159`` at the right edge.
@@ -27,55 +27,12 @@ import numpy as np
 
 from invnb._utils.checks import to_2d
 
-__all__ = ["artificial_image", "artificial_hr", "PAPER_SIZE", "chirp_image", "chirp_hr", "chirp_frequencies", "lr_nyquist", "FrequencyBins", "bin_by_frequency", "chirp_profiles", "ChirpBand", "lowest_band"]
+__all__ = ["PAPER_SIZE", "chirp_image", "chirp_hr", "chirp_frequencies", "lr_nyquist", "FrequencyBins", "bin_by_frequency", "chirp_profiles", "ChirpBand", "lowest_band"]
 
 
 # --------------------------------------------------------------------------
 # The "Artificial" image
 # --------------------------------------------------------------------------
-def artificial_image(size: int = 512) -> np.ndarray:
-    """The paper's chirp test image ``sin(x^2/1024) sin(y^2/1024)``.
-
-    Parameters
-    ----------
-    size : int, default 512
-        Side length; ``x, y = 1..size`` (1-based, as in the MATLAB script).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(size, size)`` float64 min-max normalised to [0, 1]; rows follow
-        ``y``, columns ``x``. Its local frequency grows linearly from the
-        top-left corner, so low and high frequencies sit at known places.
-    """
-    if int(size) != size or size < 2:
-        raise ValueError(f"size must be an integer >= 2, got {size!r}")
-    t = np.arange(1, int(size) + 1, dtype=np.float64)
-    s = np.sin(t * t / 1024.0)
-    img = np.outer(s, s)
-    return (img - img.min()) / (img.max() - img.min())
-
-
-def artificial_hr(size: int = 512) -> np.ndarray:
-    """The chirp image as the MATLAB script saved it: grey uint8 RGB.
-
-    Parameters
-    ----------
-    size : int, default 512
-        Side length.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(size, size, 3)`` uint8, ``round(255 * artificial_image(size))``
-        (MATLAB's ``im2uint8`` rounding), replicated to three channels.
-        Feed it to :func:`make_sr_sample` with ``cumulative_crop=True`` to
-        get the paper's x2/x3/x4 files.
-    """
-    g = np.floor(artificial_image(size) * 255.0 + 0.5).astype(np.uint8)
-    return np.repeat(g[..., None], 3, axis=2)
-
-
 #: Side of the paper's chirp image.
 PAPER_SIZE = 512
 
@@ -115,8 +72,9 @@ def chirp_image(size: int = PAPER_SIZE, rate: float | None = None) -> np.ndarray
 def chirp_hr(size: int = PAPER_SIZE, rate: float | None = None) -> np.ndarray:
     """The chirp as a grey uint8 RGB image for :func:`invnb.sr.make_sr_sample`.
 
-    Same rounding as :func:`invnb.sr.artificial_hr`, which it equals at
-    ``size=512, rate=1024``.
+    ``round(255 * chirp_image(size, rate))`` (MATLAB's ``im2uint8`` rounding) on three channels:
+    at the defaults, the paper's "Artificial" image as its MATLAB script saved it. Feed it to
+    :func:`invnb.sr.make_sr_sample` with ``cumulative_crop=True`` for the paper's x2/x3/x4 files.
 
     Returns
     -------

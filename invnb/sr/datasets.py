@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from invnb.datasets.download import default_data_dir, download, extract_archive
-from invnb.sr.chirp import artificial_hr
+from invnb.sr.chirp import chirp_hr
 from invnb.sr.matlab import check_scale
 from invnb.sr.samples import SRSample, make_sr_sample, read_image
 
@@ -175,7 +175,7 @@ def embedded_hr_images(names: list[str] | tuple[str, ...] | None = None) -> dict
     Returns
     -------
     dict of str to numpy.ndarray
-        ``(H, W, 3)`` uint8 each: the 512x512 chirp of :func:`artificial_hr`
+        ``(H, W, 3)`` uint8 each: the 512x512 chirp of :func:`invnb.sr.chirp_hr`
         and scikit-image's bundled photographs read from its package folder
         (grey ones replicated to three channels).
     """
@@ -184,7 +184,7 @@ def embedded_hr_images(names: list[str] | tuple[str, ...] | None = None) -> dict
     if unknown:
         raise ValueError(f"unknown embedded image(s) {unknown}; choose from {list(EMBEDDED_SR_IMAGES)}")
     return {
-        n: artificial_hr() if EMBEDDED_SR_IMAGES[n] is None else read_image(_skimage_data_file(EMBEDDED_SR_IMAGES[n]))
+        n: chirp_hr() if EMBEDDED_SR_IMAGES[n] is None else read_image(_skimage_data_file(EMBEDDED_SR_IMAGES[n]))
         for n in names
     }
 

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.fft
 
 from invnb._utils.checks import to_2d
+from invnb.inverse.maps import kept_ratio
 
 __all__ = ["zigzag_indices", "image_patches", "block_dct", "attribution_ratio", "FrequencyProfile", "frequency_profile", "mean_frequency_profile", "high_band_share", "zigzag_band", "band_retention", "mean_band_retention"]
 
@@ -112,7 +113,7 @@ def attribution_ratio(x_hat, x, eps: float = 1e-6) -> np.ndarray:
     xh, xx = to_2d(x_hat, "x_hat"), to_2d(x, "x")
     if xh.shape != xx.shape:
         raise ValueError(f"x_hat {xh.shape} and x {xx.shape} differ in shape")
-    return np.abs(xh) / (np.abs(xx) + eps)
+    return kept_ratio(xh, xx, eps)
 
 
 @dataclasses.dataclass

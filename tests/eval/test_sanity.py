@@ -100,7 +100,7 @@ def test_model_free_map_survives_randomisation_and_gradients_do_not(embedded):
     model, x, masks = embedded
     methods = {n: (lambda m, n=n: make_method(n, m)) for n in ("sobel", "saliency", "uniform")}
     rows = sanity.randomisation_curves(model, x, masks, methods, seeds=(0,))
-    summary = {(r["method"], r["mode"], r["step"]): r for r in sanity.summarise(rows)}
+    summary = {(r["method"], r["mode"], r["step"]): r for r in sanity.randomisation_summary(rows)}
     n = len(sanity.parametric_layers(model))
     for step in range(1, n + 1):
         # the edge map ignores the model: identical maps whatever is randomised
@@ -171,7 +171,7 @@ def test_summary_and_figure():
                              "same_class": 0.5, **{k: [v, v + 0.2] for k in sanity.SCORES}})
             rows.append({"method": m, "seed": seed, "mode": "all", "step": 2, "layer": "all", "same_class": 0.0,
                          **{k: [v, v] for k in sanity.SCORES}})
-    summary = {(r["method"], r["mode"], r["step"]): r for r in sanity.summarise(rows)}
+    summary = {(r["method"], r["mode"], r["step"]): r for r in sanity.randomisation_summary(rows)}
     s = summary[("saliency", "cascade", 1)]
     assert s["spearman"] == pytest.approx(0.4) and s["spearman_sd"] == pytest.approx(0.1) and s["n_seeds"] == 2
     assert summary[("inverse", "all", 2)]["mass_in_mask"] == pytest.approx(0.3)
@@ -198,7 +198,7 @@ def test_run_sanity_checks_resumes_and_summarises(tmp_path):
     # a line cut short by an interruption is skipped, not fatal
     with (tmp_path / "rows.jsonl").open("a") as fh:
         fh.write('{"method": "sob')
-    assert run_sanity_checks(tmp_path, ["sobel"], compute=False, **kw).rows
+    assert run_sanity_checks(tmp_path, ["random", "sobel"], compute=False, **kw).rows == report.rows
     report.write(tmp_path / "out")
     assert (tmp_path / "out" / "summary.md").read_text() == sanity_markdown(report.rows, None, report.meta)
 
@@ -223,7 +223,7 @@ def test_bundled_results_are_complete_and_for_the_shipped_model():
         assert all((m, "cascade", k) in got for k in range(1, n + 1))
     # the summary follows from the per-image rows, and the criterion from the summary
     rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
-    again = {(r["method"], r["mode"], r["step"]): r for r in sanity.summarise(rows)}
+    again = {(r["method"], r["mode"], r["step"]): r for r in sanity.randomisation_summary(rows)}
     for r in res["rows"]:
         assert again[(r["method"], r["mode"], r["step"])]["spearman"] == pytest.approx(r["spearman"])
     assert criterion(res["rows"]) == res["criterion"]

@@ -164,8 +164,8 @@ def test_tradeoff_auc_and_reid_at_amount_on_hand_made_curves():
         tradeoff_auc([0.1], [0.5, 0.6])
 
 
-def test_kept_input_map_kinds_by_hand():
-    from invnb.eval import kept_input_map
+def test_attribution_map_kinds_of_a_kept_input_by_hand():
+    from invnb.inverse import attribution_map as kept_input_map
 
     x = torch.tensor([[[[1.0, 4.0]]], [[[2.0, -2.0]]]])  # (2, 1, 1, 2)
     xh = torch.tensor([[[[0.5, 2.0]]], [[[0.0, 0.0]]]])

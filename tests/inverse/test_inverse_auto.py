@@ -146,7 +146,7 @@ def test_attribution_kinds_on_known_values():
     ratio = torch.tensor([0.5, 1.0, 0.0, 0.25]) / 1.0
     absx = torch.tensor([0.5, 2.0, 0.0, 1.0]) / 2.0
     prod = torch.tensor([0.5, 4.0, 0.0, 4.0]) / 4.0
-    for kind, want in (("ratio", ratio), ("abs", absx), ("abs_x_input", prod)):
+    for kind, want in (("ratio", ratio), ("abs", absx), ("abs_x", prod)):
         got = attribution_map(x_hat, x, kind).flatten()
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     # channels add up before normalising

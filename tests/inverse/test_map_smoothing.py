@@ -70,7 +70,7 @@ def test_attribution_map_blur_is_the_normalised_scipy_blur_of_the_raw_map():
     x_hat, x = _sparse_pair()
     raw = (x_hat.abs() * x.abs()).sum(1)
     want = _normalised(_scipy(raw, 2.0))
-    got = attribution_map(x_hat, x, "abs_x_input", sigma=2.0, smoothing="blur")
+    got = attribution_map(x_hat, x, "abs_x", sigma=2.0, smoothing="blur")
     torch.testing.assert_close(got, want, atol=TOL, rtol=0)
 
 
@@ -79,7 +79,7 @@ def test_attribution_map_weight_is_the_map_times_its_scipy_blur():
     raw = _normalised((x_hat.abs() * x.abs()).sum(1))  # the scale cancels in the normalisation
     want = _normalised(raw * _scipy(raw, 3.0))
     for kw in ({"smoothing": "weight"}, {}):  # "weight" is the default way
-        got = attribution_map(x_hat, x, "abs_x_input", sigma=3.0, **kw)
+        got = attribution_map(x_hat, x, "abs_x", sigma=3.0, **kw)
         torch.testing.assert_close(got, want, atol=TOL, rtol=0)
     assert torch.equal(got == 0, raw == 0)  # zero exactly where nothing is kept
 
@@ -107,10 +107,10 @@ def test_sigma_0_leaves_the_map_and_an_empty_map_stays_empty():
     x_hat, x = _sparse_pair()
     raw = (x_hat.abs() * x.abs()).sum(1)
     for mode in ("weight", "blur"):
-        torch.testing.assert_close(attribution_map(x_hat, x, "abs_x_input", sigma=0, smoothing=mode),
+        torch.testing.assert_close(attribution_map(x_hat, x, "abs_x", sigma=0, smoothing=mode),
                                    _normalised(raw), atol=1e-6, rtol=0)
-        assert attribution_map(torch.zeros_like(x), x, "abs_x_input", sigma=2.0, smoothing=mode).abs().max() == 0
-    assert attribution_map(torch.zeros_like(x), x, "abs_x_input", sigma=2.0).abs().max() == 0  # stays empty
+        assert attribution_map(torch.zeros_like(x), x, "abs_x", sigma=2.0, smoothing=mode).abs().max() == 0
+    assert attribution_map(torch.zeros_like(x), x, "abs_x", sigma=2.0).abs().max() == 0  # stays empty
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "2"])
@@ -135,7 +135,7 @@ def test_map_sigma_changes_the_map_only(tiny_vgg, tiny_batch):
             if fa is not None:
                 assert torch.equal(fa, fb)
         torch.testing.assert_close(b.attribution,
-                                   attribution_map(b.input, x, "abs_x_input", sigma=1.5, smoothing=mode))
+                                   attribution_map(b.input, x, "abs_x", sigma=1.5, smoothing=mode))
         assert (a.attribution - b.attribution).abs().max() > 1e-3  # the smoothing did something
 
 
@@ -164,7 +164,7 @@ def _numpy_clip(maps: torch.Tensor, q: float) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).float()
 
 
-def test_default_map_is_the_clipped_weighted_abs_x_input_plus_its_faint_fill(tiny_vgg, tiny_batch):
+def test_default_map_is_the_clipped_weighted_abs_x_plus_its_faint_fill(tiny_vgg, tiny_batch):
     from invnb.inverse import FILL_SHARE
     from invnb.inverse.settings import (
         DEFAULT_MAP_CLIP,
@@ -175,12 +175,12 @@ def test_default_map_is_the_clipped_weighted_abs_x_input_plus_its_faint_fill(tin
 
     inv = LayerwiseInverse(tiny_vgg, mask_weight=0.5, max_iter=20)
     assert (inv.attribution, inv.map_sigma, inv.map_smoothing, inv.map_fill_sigma, inv.map_clip) == (
-        "abs_x_input", DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_CLIP)
+        "abs_x", DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_CLIP)
     assert DEFAULT_MAP_SIGMA > 0 and DEFAULT_MAP_SMOOTHING == "weight" and DEFAULT_MAP_FILL_SIGMA > 0
     assert 0 < DEFAULT_MAP_CLIP < 1 and 0 < FILL_SHARE < 1e-3  # below the pointing game's tolerance
     x = tiny_batch[:2]
     res = inv.invert(x)
-    raw = _numpy_clip(attribution_map(res.input, x, "abs_x_input"), DEFAULT_MAP_CLIP)
+    raw = _numpy_clip(attribution_map(res.input, x, "abs_x"), DEFAULT_MAP_CLIP)
     want = _normalised(raw * _scipy(raw, DEFAULT_MAP_SIGMA)) + FILL_SHARE * _normalised(_scipy(raw, 12.0))
     torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL * FILL_SHARE, rtol=1e-5)
 
@@ -192,7 +192,7 @@ def test_auto_mask_weight_map_is_smoothed_too(tiny_vgg, tiny_batch):
     inv = LayerwiseInverse(tiny_vgg, mask_weight="auto", auto_weights=(0.5, 2.0), max_iter=20, map_sigma=2.0,
                            map_fill_sigma=0, map_clip=1)
     res = inv.invert(x)
-    raw = attribution_map(res.input, x, "abs_x_input")
+    raw = attribution_map(res.input, x, "abs_x")
     assert raw.flatten(1).amax(dim=1).max() > 0  # an image kept something: the check is not vacuous
     want = raw * _scipy(raw, 2.0)
     torch.testing.assert_close(res.attribution, _normalised(want), atol=TOL, rtol=0)
@@ -238,7 +238,7 @@ def test_clip_is_numpy_quantile_of_the_kept_values_per_image(q):
     x_hat[1] = 0  # an empty map stays empty
     raw = (x_hat.abs() * x.abs()).sum(1)
     torch.testing.assert_close(clip_at_quantile(raw, q), _numpy_clip(raw, q), atol=1e-6, rtol=1e-6)
-    got = attribution_map(x_hat, x, "abs_x_input", clip=q)
+    got = attribution_map(x_hat, x, "abs_x", clip=q)
     torch.testing.assert_close(got, _normalised(_numpy_clip(raw, q)), atol=1e-6, rtol=1e-6)
     assert got[1].abs().max() == 0
 

@@ -243,18 +243,18 @@ def test_image_paths_skip_files_inside_hidden_and_macos_folders(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in hr_image_paths(tmp_path)] == ["a.png", "sub/b.png"]
 
 
-def test_default_artificial_image_is_the_papers_512_chirp():
+def test_default_chirp_is_the_papers_512_artificial_image():
     """make_artificial_img.m: x, y = 1..512, sin(x^2/1024) sin(y^2/1024), min-max scaled, saved
     with im2uint8 rounding (round half up)."""
-    from invnb.sr import artificial_hr, artificial_image
+    from invnb.sr import chirp_hr, chirp_image
 
     t = np.arange(1, 513, dtype=np.float64)
     chirp = np.sin(t**2 / 1024)[:, None] * np.sin(t**2 / 1024)[None, :]
     ref = (chirp - chirp.min()) / np.ptp(chirp)
-    img = artificial_image()
+    img = chirp_image()
     assert img.shape == (512, 512)
     np.testing.assert_allclose(img, ref, atol=1e-12)
-    hr = artificial_hr()
+    hr = chirp_hr()
     assert hr.shape == (512, 512, 3) and hr.dtype == np.uint8
     assert (hr[..., 0] == hr[..., 2]).all()
     diff = np.abs(hr[..., 1].astype(int) - np.round(255 * ref).astype(int))

@@ -13,8 +13,8 @@ from PIL import Image
 import invnb.sr.datasets as sr_data
 from invnb.sr import (
     SR_DATASETS,
-    artificial_hr,
-    artificial_image,
+    chirp_hr,
+    chirp_image,
     download_sr_dataset,
     hr_image_paths,
     imresize,
@@ -145,8 +145,8 @@ def test_make_sr_sample_rejects_floats():
 # --------------------------------------------------------------------------
 # The Artificial image
 # --------------------------------------------------------------------------
-def test_artificial_image_formula():
-    img = artificial_image(512)
+def test_chirp_image_formula():
+    img = chirp_image(512, 1024)
     assert img.shape == (512, 512)
     assert img.min() == 0.0 and img.max() == 1.0
     np.testing.assert_allclose(img, img.T)  # separable and symmetric in x, y
@@ -157,12 +157,12 @@ def test_artificial_image_formula():
     assert img[2, 99] == pytest.approx(expected, abs=1e-12)
 
 
-def test_artificial_hr_is_grey_uint8_and_chirps():
-    hr = artificial_hr(512)
+def test_chirp_hr_is_grey_uint8_and_chirps():
+    hr = chirp_hr(512, 1024)
     assert hr.shape == (512, 512, 3) and hr.dtype == np.uint8
     assert (hr[..., 0] == hr[..., 2]).all()
     # local frequency grows with x: more sign changes in the right half of a row
-    row = artificial_image(512)[300] - 0.5
+    row = chirp_image(512, 1024)[300] - 0.5
     crossings = np.abs(np.diff(np.sign(row))) > 0
     assert crossings[256:].sum() > 2 * crossings[:256].sum()
     s = make_sr_sample(hr, 4, cumulative_crop=True)
