@@ -32,12 +32,16 @@ class Explanation:
         vanished or blew up); always False for map-only methods.
     extra : dict of str to Tensor
         ``(N,)`` per-image choices a method made (``chosen_mask_weight``, ``chosen_area``).
+    postprocessed : bool
+        The map has already been clipped, weighted and filled as the default inverse's
+        (:func:`invnb.inverse.postprocess_map`); a benchmark then does not apply that again.
     """
 
     attribution: Tensor
     kept: Tensor | None = None
     failed: Tensor | None = None
     extra: dict = field(default_factory=dict)
+    postprocessed: bool = False
 
     def __post_init__(self):
         if self.failed is None:

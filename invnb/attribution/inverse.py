@@ -51,7 +51,9 @@ class InverseMethod(AttributionMethod):
         check_images(x)
         res = self.inverse.invert(x, target=target)
         extra = {} if res.mask_weight is None else {"chosen_mask_weight": res.mask_weight.float()}
-        return Explanation(res.attribution, res.input, res.failed, extra)
+        inv = self.inverse
+        postprocessed = bool(inv.map_sigma or inv.map_fill_sigma or inv.map_clip < 1)
+        return Explanation(res.attribution, res.input, res.failed, extra, postprocessed)
 
 
 register("inverse_paper")(lambda model, **kw: InverseMethod(model, setting="paper", **kw))

@@ -9,7 +9,9 @@ has one (:attr:`invnb.attribution.Explanation.kept`), the map's soft and hard
 kept inputs, and the paper's trade-off sweeps (:mod:`invnb.eval.tradeoff`).
 Row ``object_mask`` is a reference: the object's ground-truth mask used as the map.
 Rows ``<method>.<kind>`` are maps of another kind made from a method's own kept
-input (:func:`invnb.inverse.attribution_map`).
+input (:func:`invnb.inverse.attribution_map`); rows ``<method>.pp`` are a method's own map
+post-processed as the default inverse's (clipped, weighted, filled:
+:func:`invnb.inverse.postprocess_map`), so that every method gets the same post-processing.
 
 The work is split into items (one row on one batch, its trade-off sweeps, the
 inverse's ``mask_weight`` sweep, a timing), each computed once and stored
@@ -52,7 +54,13 @@ from invnb.eval.tradeoff import (
     keep_top_fraction,
     kept_input_scores,
 )
-from invnb.inverse.maps import attribution_map
+from invnb.inverse.maps import attribution_map, postprocess_map
+from invnb.inverse.settings import (
+    DEFAULT_MAP_CLIP,
+    DEFAULT_MAP_FILL_SIGMA,
+    DEFAULT_MAP_SIGMA,
+    DEFAULT_MAP_SMOOTHING,
+)
 from invnb.runs.store import ResultStore
 from invnb.runs.tasks import ItemTask, run_items, worker_cached
 
@@ -69,6 +77,11 @@ TIE_SEED = 0
 HARD_FRACTION = 0.2
 #: Default ``mask_weight`` sweep of the inverse's own kept input.
 MASK_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: The derived row ``<method>.pp``: the method's map post-processed as the default inverse's.
+POSTPROCESSED = "pp"
+#: That post-processing: the default setting's clip, weighting and fill (:func:`invnb.inverse.postprocess_map`).
+PP_OPTIONS = {"sigma": DEFAULT_MAP_SIGMA, "smoothing": DEFAULT_MAP_SMOOTHING, "fill_sigma": DEFAULT_MAP_FILL_SIGMA,
+              "clip": DEFAULT_MAP_CLIP}
 
 
 @dataclass(frozen=True)
@@ -253,9 +266,11 @@ def _evaluate(row: str, b: int, config: BenchmarkConfig, model) -> dict:
     start = time.perf_counter()
     if row == OBJECT_MASK:
         maps, kept, failed, extra = data.masks.to(x.dtype), None, torch.zeros(len(x), dtype=torch.bool), {}
+        postprocessed = True  # a reference, not a method: never post-processed
     else:
         exp = _method(row, model, config, b).explain(x, target=classes)
         maps, kept, failed, extra = exp.attribution, exp.kept, exp.failed, exp.extra
+        postprocessed = exp.postprocessed
     if x.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -263,16 +278,28 @@ def _evaluate(row: str, b: int, config: BenchmarkConfig, model) -> dict:
     if kept is not None:
         out["kept"] = kept  # the other map kinds of an inverse are made from it
     obj = kept_input_scores(model, x * data.masks.unsqueeze(1).to(x.dtype), x, classes, TOPK)
-    out.update(extra, object_amount=obj["amount"], object_reid_top1=obj["top1"].float(), seconds=seconds, n=len(x))
+    out.update(extra, object_amount=obj["amount"], object_reid_top1=obj["top1"].float(), seconds=seconds, n=len(x),
+               postprocessed=postprocessed)
     return out
 
 
 def _evaluate_kind(row: str, b: int, config: BenchmarkConfig, model, store: ResultStore) -> dict:
-    """A map of another kind made from a method's stored kept input (no new explanation)."""
+    """A map derived from a method's stored item (no new explanation): another kind of map made from
+    its kept input (``<method>.<kind>``), or its own map post-processed as the default inverse's
+    (``<method>.pp``)."""
     base, kind = split_row(row)
     data, x = _batch(config, b)
     rec = store.load(f"{base}-b{b:03d}")
     device = x.device
+    if kind == POSTPROCESSED:
+        classes = torch.from_numpy(rec.arrays["classes"]).to(device)
+        failed = torch.from_numpy(rec.arrays["failed"]).to(device)
+        kept = torch.from_numpy(rec.arrays["kept"]).to(device) if "kept" in rec.arrays else None
+        maps = postprocess_map(torch.from_numpy(rec.arrays["attributions"]).to(device), **PP_OPTIONS)
+        out = score_map(model, data, x, classes, maps, kept, failed, config)
+        out.update({k: rec.arrays[k] for k in ("object_amount", "object_reid_top1")})
+        out.update(same_as_own_map=False, seconds=rec.scalars["seconds"], n=len(x))
+        return out
     if "kept" not in rec.arrays:
         raise ValueError(f"row {row!r}: method {base!r} has no kept input to make a {kind!r} map from")
     kept = torch.from_numpy(rec.arrays["kept"]).to(device)
@@ -407,7 +434,7 @@ def benchmark_task(config: BenchmarkConfig, store_dir: str | Path, time_images: 
 
 def run_benchmark(config: BenchmarkConfig, out: str | Path, methods: Sequence[str] | None = None,
                   map_kinds: Sequence[str] = MAP_KINDS, mask_weights: Sequence[float] = MASK_WEIGHTS,
-                  time_images: int = 0, progress: bool = True, executor: Any = None):
+                  time_images: int = 0, postprocess: bool = True, progress: bool = True, executor: Any = None):
     """Run (or resume) the benchmark into `out` and return its summary.
 
     Parameters
@@ -426,6 +453,9 @@ def run_benchmark(config: BenchmarkConfig, out: str | Path, methods: Sequence[st
         ``mask_weight`` sweep of the default inverse's own kept input (empty: none).
     time_images : int
         Also time each method on this many images on one CPU thread (0: no).
+    postprocess : bool
+        Also score each method's map post-processed as the default inverse's (``<method>.pp``,
+        :data:`PP_OPTIONS`), unless its map is post-processed already.
     progress : bool
         Progress bars over the items.
     executor : optional
@@ -461,6 +491,8 @@ def run_benchmark(config: BenchmarkConfig, out: str | Path, methods: Sequence[st
                 continue  # the method's own map already is of this kind
             if row == name and "kept" in run.records[0].arrays:  # a kept input of its own: its other maps
                 rows += [f"{name}.{kind}" for kind in map_kinds]
+            if row == name and postprocess and not run.records[0].scalars.get("postprocessed", False):
+                rows.append(f"{name}.{POSTPROCESSED}")  # the same post-processing as the default inverse's map
             runs[row] = run.records
             trades[row] = run_items([f"tradeoff-{row}-b{b:03d}" for b in tb], task, store,
                                     desc=f"trade-off {row}", **kw).records

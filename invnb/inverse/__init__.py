@@ -23,6 +23,8 @@ from invnb.inverse.maps import (
     SMOOTHINGS,
     attribution_map,
     gaussian_smooth,
+    postprocess_map,
+    raw_map,
 )
 from invnb.inverse.operators import RowWise, operator_norm
 from invnb.inverse.result import InverseResult, LayerStats
@@ -38,6 +40,6 @@ from invnb.inverse.targets import target_mask, unpool
 __all__ = [
     "ATTRIBUTIONS", "FILL_SHARE", "SETTINGS", "SMOOTHINGS", "SUPPORTED_LAYERS", "InverseResult", "LayerProblem",
     "LayerStack", "LayerStats", "RowWise", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
-    "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "register_setting", "setting_kwargs",
+    "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "postprocess_map", "raw_map", "register_setting", "setting_kwargs",
     "setting_names", "solve_fista", "solve_paper", "target_mask", "unpool",
 ]

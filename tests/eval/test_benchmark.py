@@ -32,7 +32,8 @@ def untrained(tmp_path):
 def test_run_benchmark_writes_the_summary_and_resumes(tmp_path, untrained):
     config = BenchmarkConfig(n_images=3, batch_size=2, checkpoint=untrained, tie_orders=2)
     out = tmp_path / "out"
-    summary = run_benchmark(config, out, methods=["saliency", "uniform"], mask_weights=(), progress=False)
+    summary = run_benchmark(config, out, methods=["saliency", "uniform"], mask_weights=(), postprocess=False,
+                            progress=False)
     summary.write(out)
     rows = read_table(out / "results.csv")
     assert [r["method"] for r in rows] == ["saliency", "uniform"] and rows[0]["n_images"] == 3
@@ -44,7 +45,8 @@ def test_run_benchmark_writes_the_summary_and_resumes(tmp_path, untrained):
     items = sorted((out / "items").glob("*.npz"))
     assert len(items) == 8  # 2 methods x 2 batches, and their trade-off sweeps
     stamps = {p: p.stat().st_mtime_ns for p in items}
-    again = run_benchmark(config, out, methods=["saliency", "uniform"], mask_weights=(), progress=False)
+    again = run_benchmark(config, out, methods=["saliency", "uniform"], mask_weights=(), postprocess=False,
+                          progress=False)
     assert {p: p.stat().st_mtime_ns for p in items} == stamps  # resumed: nothing recomputed
     assert json.dumps(again.rows) == json.dumps(summary.rows)
     with pytest.raises(ValueError, match="another run config"):
@@ -54,7 +56,8 @@ def test_run_benchmark_writes_the_summary_and_resumes(tmp_path, untrained):
 
 def test_object_mask_row_is_the_ground_truth_mask(tmp_path, untrained):
     config = BenchmarkConfig(n_images=3, batch_size=3, checkpoint=untrained, tie_orders=2)
-    summary = run_benchmark(config, tmp_path, methods=["saliency", "object_mask"], mask_weights=(), progress=False)
+    summary = run_benchmark(config, tmp_path, methods=["saliency", "object_mask"], mask_weights=(), postprocess=False,
+                            progress=False)
     rows = {r["method"]: r for r in summary.rows}
     assert list(rows) == ["saliency", "object_mask"]
     data = make_shapes(3, seed=HELD_OUT_SEED)
@@ -74,7 +77,8 @@ def test_kept_input_rows_come_from_the_explanation_not_the_name(tmp_path, untrai
     summary = run_benchmark(config, tmp_path, methods=["extremal_perturbation", "sobel"], map_kinds=("abs",),
                             mask_weights=(), progress=False)
     names = [r["method"] for r in summary.rows]
-    assert names == ["extremal_perturbation", "extremal_perturbation.abs", "sobel"]
+    assert names == ["extremal_perturbation", "extremal_perturbation.abs", "extremal_perturbation.pp", "sobel",
+                     "sobel.pp"]
     own = {r["method"]: r for r in summary.trade if r["mode"] == "own"}
     assert set(own) == {"extremal_perturbation"} and own["extremal_perturbation"]["param_name"] == ""
 
@@ -106,7 +110,8 @@ def test_bad_configurations_are_refused(tmp_path):
 def test_tradeoff_gaps_compare_each_method_with_the_reference(tmp_path, untrained):
     config = BenchmarkConfig(n_images=5, batch_size=2, checkpoint=untrained, tie_orders=1)
     run = tmp_path / "run"
-    summary = run_benchmark(config, run, methods=["saliency", "sobel", "random"], mask_weights=(), progress=False)
+    summary = run_benchmark(config, run, methods=["saliency", "sobel", "random"], mask_weights=(), postprocess=False,
+                            progress=False)
     summary.write(run)
     res = tradeoff_gaps(run, reference="saliency", n_boot=200)
     rows = {(r["method"], r["mode"]): r for r in res["rows"]}
@@ -124,3 +129,32 @@ def test_tradeoff_gaps_compare_each_method_with_the_reference(tmp_path, untraine
         tradeoff_gaps(run)
     with pytest.raises(ValueError, match="not a finished benchmark run"):
         tradeoff_gaps(tmp_path / "missing")
+
+
+def test_every_map_is_also_scored_post_processed_as_the_default_inverse(tmp_path, untrained):
+    """<method>.pp is the method's own map clipped, weighted and filled as the default inverse's; a map
+    that says it is post-processed already (the object mask here, the default inverse's) gets no such row."""
+    from invnb.eval.benchmark import PP_OPTIONS
+    from invnb.inverse import postprocess_map
+
+    config = BenchmarkConfig(n_images=2, batch_size=2, checkpoint=untrained, tie_orders=1)
+    summary = run_benchmark(config, tmp_path, methods=["saliency", "object_mask"], map_kinds=(), mask_weights=(),
+                            progress=False)
+    assert [r["method"] for r in summary.rows] == ["saliency", "saliency.pp", "object_mask"]
+    raw = np.load(tmp_path / "items" / "saliency-b000.npz")["attributions"]
+    pp = np.load(tmp_path / "items" / "saliency.pp-b000.npz")["attributions"]
+    np.testing.assert_allclose(pp, postprocess_map(torch.from_numpy(raw), **PP_OPTIONS).numpy(), atol=1e-6)
+    assert summary.rows[1]["own_amount"] != summary.rows[1]["own_amount"]  # NaN: saliency keeps no input
+    no_pp = run_benchmark(config, tmp_path / "raw", methods=["saliency"], map_kinds=(), mask_weights=(),
+                          postprocess=False, progress=False)
+    assert [r["method"] for r in no_pp.rows] == ["saliency"]
+
+
+def test_the_inverse_says_whether_its_map_is_post_processed(tiny_vgg, tiny_batch):
+    from invnb.attribution import make_method
+
+    x = tiny_batch[:2]
+    assert make_method("inverse", tiny_vgg, max_iter=5).explain(x).postprocessed
+    assert not make_method("inverse", tiny_vgg, max_iter=5, map_sigma=0.0, map_fill_sigma=0.0,
+                           map_clip=1.0).explain(x).postprocessed
+    assert not make_method("saliency", tiny_vgg).explain(x).postprocessed
