@@ -1,5 +1,7 @@
 """The super-resolution experiments: the MATLAB-compatible pipeline, SR samples and data sets, PSNR/SSIM,
-the chirp and the DCT frequency analysis, and the VDSR inversion.
+the chirp and the DCT frequency analysis, the VDSR inversion, and the ground truth it is judged by: an SR
+network's measured frequency response on gratings, its per-band error, the agreement of attribution curves
+with both, and LAM (Local Attribution Maps).
 """
 
 from invnb.sr.analysis import (
@@ -53,6 +55,16 @@ from invnb.sr.frequency import (
     zigzag_band,
     zigzag_indices,
 )
+from invnb.sr.gratings import (
+    alias_frequencies,
+    fit_sinusoid,
+    fold_frequency,
+    grating,
+    grating_frequency,
+    sinusoid_distance,
+    sr_input,
+    wave_vector,
+)
 from invnb.sr.matlab import imresize, modcrop, rgb2ycbcr, ycbcr2rgb
 from invnb.sr.metrics import (
     PAIRS,
@@ -64,6 +76,14 @@ from invnb.sr.metrics import (
     shave,
     ssim,
 )
+from invnb.sr.networks import (
+    SR_NETWORKS,
+    SRNetwork,
+    receptive_radius,
+    sr_network,
+    with_residual,
+)
+from invnb.sr.response import DEFAULT_FREQUENCIES, FrequencyResponse, frequency_response
 from invnb.sr.samples import (
     SRSample,
     load_sr_mat,
@@ -73,14 +93,17 @@ from invnb.sr.samples import (
 )
 
 __all__ = [
-    "ChirpBand", "DaDeTable", "EMBEDDED_SR_IMAGES", "FrequencyBins", "FrequencyProfile", "PAIRS",
-    "PAPER_SIZE", "SRDataset", "SRSample", "SR_DATASETS", "VDSRInversion", "VDSRReport", "analyse_samples",
+    "ChirpBand", "DEFAULT_FREQUENCIES", "DaDeTable", "EMBEDDED_SR_IMAGES", "FrequencyBins",
+    "FrequencyProfile", "FrequencyResponse", "PAIRS", "PAPER_SIZE", "SRDataset", "SRNetwork", "SRSample",
+    "SR_DATASETS", "SR_NETWORKS", "VDSRInversion", "VDSRReport", "alias_frequencies", "analyse_samples",
     "attribution_ratio", "band_retention", "bin_by_frequency", "block_dct", "center_crop",
     "chirp_frequencies", "chirp_hr", "chirp_image", "chirp_profiles", "chirp_record", "chirp_report_text",
-    "da_de_table", "download_sr_dataset", "embedded_hr_images", "frequency_profile", "high_band_share",
+    "da_de_table", "download_sr_dataset", "embedded_hr_images", "fit_sinusoid", "fold_frequency",
+    "frequency_profile", "frequency_response", "grating", "grating_frequency", "high_band_share",
     "hr_image_paths", "image_patches", "imresize", "invert_chirp", "invert_sample", "invert_vdsr",
     "load_chirp_images", "load_embedded_sr_set", "load_sr_folder", "load_sr_mat", "lowest_band", "lr_nyquist",
     "make_sr_sample", "mean_band_retention", "mean_da_de_table", "mean_frequency_profile", "modcrop", "mse",
-    "output_fidelity", "psnr", "read_image", "rgb2ycbcr", "save_chirp_images", "shave", "ssim", "y_to_tensor",
+    "output_fidelity", "psnr", "read_image", "receptive_radius", "rgb2ycbcr", "save_chirp_images", "shave",
+    "sinusoid_distance", "sr_input", "sr_network", "ssim", "wave_vector", "with_residual", "y_to_tensor",
     "ycbcr2rgb", "zigzag_band", "zigzag_indices",
 ]
