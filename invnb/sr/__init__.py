@@ -4,6 +4,14 @@ network's measured frequency response on gratings, its per-band error, the agree
 with both, and LAM (Local Attribution Maps).
 """
 
+from invnb.sr.agreement import (
+    Band,
+    FrequencyAgreement,
+    as_curve,
+    extreme_band,
+    frequency_agreement,
+    overlap,
+)
 from invnb.sr.analysis import (
     VDSRInversion,
     VDSRReport,
@@ -13,6 +21,14 @@ from invnb.sr.analysis import (
     invert_sample,
     invert_vdsr,
     output_fidelity,
+)
+from invnb.sr.band_error import (
+    DEFAULT_EDGES,
+    BandError,
+    band_error,
+    chirp_band_error,
+    mean_relative_error,
+    radial_power,
 )
 from invnb.sr.chirp import (
     PAPER_SIZE,
@@ -93,17 +109,19 @@ from invnb.sr.samples import (
 )
 
 __all__ = [
-    "ChirpBand", "DEFAULT_FREQUENCIES", "DaDeTable", "EMBEDDED_SR_IMAGES", "FrequencyBins",
-    "FrequencyProfile", "FrequencyResponse", "PAIRS", "PAPER_SIZE", "SRDataset", "SRNetwork", "SRSample",
-    "SR_DATASETS", "SR_NETWORKS", "VDSRInversion", "VDSRReport", "alias_frequencies", "analyse_samples",
-    "attribution_ratio", "band_retention", "bin_by_frequency", "block_dct", "center_crop",
+    "Band", "BandError", "ChirpBand", "DEFAULT_EDGES", "DEFAULT_FREQUENCIES", "DaDeTable",
+    "EMBEDDED_SR_IMAGES", "FrequencyAgreement", "FrequencyBins", "FrequencyProfile", "FrequencyResponse",
+    "PAIRS", "PAPER_SIZE", "SRDataset", "SRNetwork", "SRSample", "SR_DATASETS", "SR_NETWORKS",
+    "VDSRInversion", "VDSRReport", "alias_frequencies", "analyse_samples", "as_curve", "attribution_ratio",
+    "band_error", "band_retention", "bin_by_frequency", "block_dct", "center_crop", "chirp_band_error",
     "chirp_frequencies", "chirp_hr", "chirp_image", "chirp_profiles", "chirp_record", "chirp_report_text",
-    "da_de_table", "download_sr_dataset", "embedded_hr_images", "fit_sinusoid", "fold_frequency",
-    "frequency_profile", "frequency_response", "grating", "grating_frequency", "high_band_share",
-    "hr_image_paths", "image_patches", "imresize", "invert_chirp", "invert_sample", "invert_vdsr",
-    "load_chirp_images", "load_embedded_sr_set", "load_sr_folder", "load_sr_mat", "lowest_band", "lr_nyquist",
-    "make_sr_sample", "mean_band_retention", "mean_da_de_table", "mean_frequency_profile", "modcrop", "mse",
-    "output_fidelity", "psnr", "read_image", "receptive_radius", "rgb2ycbcr", "save_chirp_images", "shave",
+    "da_de_table", "download_sr_dataset", "embedded_hr_images", "extreme_band", "fit_sinusoid",
+    "fold_frequency", "frequency_agreement", "frequency_profile", "frequency_response", "grating",
+    "grating_frequency", "high_band_share", "hr_image_paths", "image_patches", "imresize", "invert_chirp",
+    "invert_sample", "invert_vdsr", "load_chirp_images", "load_embedded_sr_set", "load_sr_folder",
+    "load_sr_mat", "lowest_band", "lr_nyquist", "make_sr_sample", "mean_band_retention", "mean_da_de_table",
+    "mean_frequency_profile", "mean_relative_error", "modcrop", "mse", "output_fidelity", "overlap", "psnr",
+    "radial_power", "read_image", "receptive_radius", "rgb2ycbcr", "save_chirp_images", "shave",
     "sinusoid_distance", "sr_input", "sr_network", "ssim", "wave_vector", "with_residual", "y_to_tensor",
     "ycbcr2rgb", "zigzag_band", "zigzag_indices",
 ]
