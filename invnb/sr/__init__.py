@@ -58,6 +58,14 @@ from invnb.sr.datasets import (
     load_embedded_sr_set,
     load_sr_folder,
 )
+from invnb.sr.findings import (
+    FINDINGS_MARGIN,
+    chirp_agreements,
+    derived_numbers,
+    findings,
+    refresh_derived,
+    rounded,
+)
 from invnb.sr.frequency import (
     FrequencyProfile,
     attribution_ratio,
@@ -80,6 +88,15 @@ from invnb.sr.gratings import (
     sinusoid_distance,
     sr_input,
     wave_vector,
+)
+from invnb.sr.ground_truth import (
+    LAM_WINDOW_FREQUENCIES,
+    QUICK_RESPONSE,
+    GroundTruthConfig,
+    chirp_window,
+    image_record,
+    run_ground_truth,
+    run_scale,
 )
 from invnb.sr.lam import (
     LAMResult,
@@ -121,19 +138,22 @@ from invnb.sr.samples import (
 
 __all__ = [
     "Band", "BandError", "ChirpBand", "DEFAULT_EDGES", "DEFAULT_FREQUENCIES", "DaDeTable",
-    "EMBEDDED_SR_IMAGES", "FrequencyAgreement", "FrequencyBins", "FrequencyProfile", "FrequencyResponse",
-    "LAMResult", "LocalAttributionMap", "PAIRS", "PAPER_SIZE", "SRDataset", "SRNetwork", "SRSample",
-    "SR_DATASETS", "SR_NETWORKS", "VDSRInversion", "VDSRReport", "alias_frequencies", "analyse_samples",
-    "as_curve", "attribution_ratio", "band_error", "band_retention", "bin_by_frequency", "block_dct", "blur",
-    "blur_path_visibility", "center_crop", "chirp_band_error", "chirp_frequencies", "chirp_hr", "chirp_image",
-    "chirp_profiles", "chirp_record", "chirp_report_text", "da_de_table", "diffusion_index",
-    "download_sr_dataset", "embedded_hr_images", "extreme_band", "fit_sinusoid", "fold_frequency",
-    "frequency_agreement", "frequency_profile", "frequency_response", "gaussian_kernel", "gradient_magnitude",
-    "grating", "grating_frequency", "high_band_share", "hr_image_paths", "image_patches", "imresize",
-    "invert_chirp", "invert_sample", "invert_vdsr", "load_chirp_images", "load_embedded_sr_set",
-    "load_sr_folder", "load_sr_mat", "lowest_band", "lr_nyquist", "make_sr_sample", "mean_band_retention",
-    "mean_da_de_table", "mean_frequency_profile", "mean_relative_error", "modcrop", "mse", "output_fidelity",
-    "overlap", "psnr", "radial_power", "read_image", "receptive_radius", "rgb2ycbcr", "save_chirp_images",
-    "shave", "sinusoid_distance", "sr_input", "sr_network", "ssim", "wave_vector", "whole_image_target",
-    "window_target", "with_residual", "y_to_tensor", "ycbcr2rgb", "zigzag_band", "zigzag_indices",
+    "EMBEDDED_SR_IMAGES", "FINDINGS_MARGIN", "FrequencyAgreement", "FrequencyBins", "FrequencyProfile",
+    "FrequencyResponse", "GroundTruthConfig", "LAMResult", "LAM_WINDOW_FREQUENCIES", "LocalAttributionMap",
+    "PAIRS", "PAPER_SIZE", "QUICK_RESPONSE", "SRDataset", "SRNetwork", "SRSample", "SR_DATASETS",
+    "SR_NETWORKS", "VDSRInversion", "VDSRReport", "alias_frequencies", "analyse_samples", "as_curve",
+    "attribution_ratio", "band_error", "band_retention", "bin_by_frequency", "block_dct", "blur",
+    "blur_path_visibility", "center_crop", "chirp_agreements", "chirp_band_error", "chirp_frequencies",
+    "chirp_hr", "chirp_image", "chirp_profiles", "chirp_record", "chirp_report_text", "chirp_window",
+    "da_de_table", "derived_numbers", "diffusion_index", "download_sr_dataset", "embedded_hr_images",
+    "extreme_band", "findings", "fit_sinusoid", "fold_frequency", "frequency_agreement", "frequency_profile",
+    "frequency_response", "gaussian_kernel", "gradient_magnitude", "grating", "grating_frequency",
+    "high_band_share", "hr_image_paths", "image_patches", "image_record", "imresize", "invert_chirp",
+    "invert_sample", "invert_vdsr", "load_chirp_images", "load_embedded_sr_set", "load_sr_folder",
+    "load_sr_mat", "lowest_band", "lr_nyquist", "make_sr_sample", "mean_band_retention", "mean_da_de_table",
+    "mean_frequency_profile", "mean_relative_error", "modcrop", "mse", "output_fidelity", "overlap", "psnr",
+    "radial_power", "read_image", "receptive_radius", "refresh_derived", "rgb2ycbcr", "rounded",
+    "run_ground_truth", "run_scale", "save_chirp_images", "shave", "sinusoid_distance", "sr_input",
+    "sr_network", "ssim", "wave_vector", "whole_image_target", "window_target", "with_residual",
+    "y_to_tensor", "ycbcr2rgb", "zigzag_band", "zigzag_indices",
 ]
