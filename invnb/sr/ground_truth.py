@@ -416,11 +416,14 @@ def run_ground_truth(model: torch.nn.Module, config: GroundTruthConfig, data_dir
                                                                       config.lam_sigma).tolist()}},
               "scales": {}}
     maps: dict = {}
+    log = log or _quiet
+    log(f"{net.label}, scales {list(config.scales)}, settings {list(config.settings)}; data sets found: "
+        f"{sets_found or 'none'}")
     t0 = time.process_time()
     for scale in config.scales:
         rec, m = run_scale(model, scale, config, data_dir, log)
         result["scales"][str(scale)] = rec
         maps.update(m)
     result["cpu_seconds_total"] = time.process_time() - t0
-    (log or _quiet)(f"\n{net.label}: total {result['cpu_seconds_total']:.0f} s CPU")
+    log(f"\n{net.label}: total {result['cpu_seconds_total']:.0f} s CPU")
     return result, maps
