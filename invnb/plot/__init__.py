@@ -32,12 +32,24 @@ from invnb.plot.sr import (
     plot_frequency_profile,
     plot_retention_summary,
 )
+from invnb.plot.sr_truth import (
+    PAGE_WIDTH,
+    SCALE_COLORS,
+    ground_truth_figures,
+    plot_band_error,
+    plot_frequency_agreement,
+    plot_frequency_agreement_grid,
+    plot_frequency_response,
+    plot_lam,
+)
 
 __all__ = [
-    "METHOD_COLORS", "SETTING_METHODS", "attribution_grid", "colorize", "colour_scale_html", "legend_below",
-    "method_color", "method_colors", "method_linestyle", "plot_band_retention", "plot_benchmark_curves",
+    "METHOD_COLORS", "PAGE_WIDTH", "SCALE_COLORS", "SETTING_METHODS", "attribution_grid", "colorize",
+    "colour_scale_html", "ground_truth_figures", "legend_below", "method_color", "method_colors",
+    "method_linestyle", "plot_band_error", "plot_band_retention", "plot_benchmark_curves",
     "plot_benchmark_tradeoff", "plot_chirp_colour_scale", "plot_chirp_grid", "plot_chirp_profiles",
-    "plot_curves", "plot_fidelity_amount", "plot_fidelity_sweep", "plot_frequency_profile",
+    "plot_curves", "plot_fidelity_amount", "plot_fidelity_sweep", "plot_frequency_agreement",
+    "plot_frequency_agreement_grid", "plot_frequency_profile", "plot_frequency_response", "plot_lam",
     "plot_randomisation", "plot_reid", "plot_retention_summary", "plot_tradeoff", "plot_tradeoff_comparison",
     "shared_colorbar", "show_attribution", "show_image", "to_image", "to_png",
 ]
