@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -31,11 +30,12 @@ from invnb.inverse.settings import (
     check_options,
     setting_kwargs,
 )
-from invnb.inverse.solver import LayerProblem, avgpool_init, solve_fista, solve_paper
+from invnb.inverse.solver import LayerProblem, avgpool_init, forward_penalty, solve_fista, solve_paper
 from invnb.inverse.targets import (
     check_input,
     is_identity_pool,
     parse_target,
+    rescale_target,
     target_mask,
     top_affine,
     unpool,
@@ -453,16 +453,9 @@ class LayerwiseInverse:
     def _solve_layer(self, k, layer, t, below, above, classes, lam, unpooled=False):
         """Solve layer k's inverse; `lam` is a number or one per sample ``(N,)``."""
         bound = below
-        if classes is None and self.target_scale != "none":
-            # Rescale the target to the norm of the forward output of this layer.
-            ref = above
-            if self.target_scale == "active" and k + 1 < len(self.stack.layers) and isinstance(
-                    self.stack.layers[k + 1], nn.ReLU):
-                ref = above.clamp(min=0)
-            factor = ref.flatten(1).norm(dim=1) / (t.flatten(1).norm(dim=1) + 1e-10)
-            t = t * factor.reshape((-1,) + (1,) * (t.dim() - 1))
-            if self.scale_bound:
-                bound = below * factor.reshape((-1,) + (1,) * (below.dim() - 1))
+        if classes is None and self.target_scale != "none":  # to the norm of this layer's forward output
+            relu_above = k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)
+            t, bound = rescale_target(t, below, above, self.target_scale == "active" and relu_above, self.scale_bound)
         if k == 0:  # the image: |x| <= |x_l| with the sign of x_l
             lo, hi = bound.clamp(max=0), bound.clamp(min=0)
         else:
@@ -475,13 +468,7 @@ class LayerwiseInverse:
             or (k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)))
         lam = 0.0 if classes is not None else lam
         if classes is None and self.penalty_scale == "forward":
-            # lam * ||y_l|| * R(x) / R(x_l): the penalty in units of the data term
-            out_norm = above.flatten(1).norm(dim=1)
-            if self.penalty == "l2":
-                lam = lam * out_norm / bound.flatten(1).norm(dim=1).clamp_min(1e-12)
-            else:  # R = ||m x||_1 / sqrt(size) in the solver
-                size = bound[0].numel()
-                lam = lam * out_norm * math.sqrt(size) / bound.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
+            lam = forward_penalty(lam, self.penalty, above, bound)  # the penalty in units of the data term
         forward = RowWise(layer) if self._rowwise else layer
         dtype = bound.dtype
         if classes is not None and self.solver == "fista" and dtype == torch.float32 \
