@@ -17,6 +17,7 @@ from invnb.inverse.maps import (
     attribution_map,
 )
 from invnb.inverse.operators import RowWise, operator_norm
+from invnb.inverse.output_fit import check_output_target, fit_walk
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
     DEFAULT_ATTRIBUTION,
@@ -124,6 +125,10 @@ class LayerwiseInverse:
         batch. None: True on a CPU, False on a GPU.
     keep_features : bool
         Keep every layer's inverse feature (False: only the input's and the top target).
+    output_fit, output_fit_evals : float or None, int
+        With an output target, a last step: move the inverse input inside its box until the model's
+        output is within relative error `output_fit` of the target, with at most `output_fit_evals`
+        network evaluations per image (:mod:`invnb.inverse.output_fit`; cost: the last ``stats``). None: none.
 
     Examples
     --------
@@ -146,12 +151,14 @@ class LayerwiseInverse:
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
                  target_scale: str = "forward",
                  batch_size: Optional[int] = None, progress: bool = False, check_model: bool = True,
-                 keep_features: bool = True, batch_invariant: Optional[bool] = None):
+                 keep_features: bool = True, batch_invariant: Optional[bool] = None,
+                 output_fit: Optional[float] = None, output_fit_evals: int = 100):
         check_options(mask_weight=mask_weight, auto_weights=auto_weights, mask_dilation=mask_dilation,
                       attribution=attribution, map_sigma=map_sigma, map_smoothing=map_smoothing,
                       map_fill_sigma=map_fill_sigma, map_clip=map_clip, penalty=penalty, penalty_scale=penalty_scale,
                       solver=solver, max_iter=max_iter, tol=tol, relu_in_objective=relu_in_objective,
-                      target_scale=target_scale, batch_size=batch_size, batch_invariant=batch_invariant)
+                      target_scale=target_scale, batch_size=batch_size, batch_invariant=batch_invariant,
+                      output_fit=output_fit, output_fit_evals=output_fit_evals)
         auto_weights = tuple(float(w) for w in auto_weights)
         self.model = model
         self.stack = LayerStack(model)
@@ -177,6 +184,8 @@ class LayerwiseInverse:
         self.check_model = check_model
         self.keep_features = keep_features
         self.batch_invariant = batch_invariant
+        self.output_fit = None if output_fit is None else float(output_fit)
+        self.output_fit_evals = int(output_fit_evals)
         self._rowwise = False  # set per call of invert from batch_invariant and the device
         self._op_norms: dict = {}
 
@@ -258,6 +267,7 @@ class LayerwiseInverse:
         if self.check_model:
             self._check_model(x)
         classes, out_target = parse_target(target, out)
+        check_output_target(self.output_fit, classes)
         if self.mask_weight == "auto" and classes is None:
             raise ValueError("mask_weight='auto' chooses the sparsest inverse that keeps the explained class "
                              "and needs class targets; for an output target (regression, VDSR) pass a "
@@ -339,8 +349,13 @@ class LayerwiseInverse:
             for k, f in walk.features.items():
                 features[k] = f
             chosen = torch.full((n,), float(self.mask_weight), dtype=x.dtype, device=x.device)
+            stats = walk.stats
+            if self.output_fit is not None:  # output targets only (checked in _invert)
+                features[0], last = fit_walk(self.stack, features[0], x, features[-1], self.output_fit,
+                                             self.output_fit_evals, walk.failed)
+                stats = stats + [last]
             attribution = self._map(features[0], x) if x.dim() == 4 else None
-            return InverseResult(features, attribution, classes, walk.failed, walk.stats, chosen, None)
+            return InverseResult(features, attribution, classes, walk.failed, stats, chosen, None)
 
         # "auto": the layers above the first penalised one (the margin layer has no penalty)
         # are the same for every candidate: walk them once, then try the candidates from the

@@ -103,7 +103,7 @@ def register_setting(name: str, **kwargs) -> None:
 
 def check_options(*, mask_weight, auto_weights, mask_dilation, attribution, map_sigma, map_smoothing, map_fill_sigma,
                   map_clip, penalty, penalty_scale, solver, max_iter, tol, relu_in_objective, target_scale,
-                  batch_size, batch_invariant) -> None:
+                  batch_size, batch_invariant, output_fit=None, output_fit_evals=100) -> None:
     """Raise a ValueError (TypeError) naming the first constructor keyword of
     :class:`~invnb.inverse.LayerwiseInverse` that has no valid value, and what it takes."""
     if penalty not in ("l1", "l2"):
@@ -144,3 +144,11 @@ def check_options(*, mask_weight, auto_weights, mask_dilation, attribution, map_
         raise ValueError(f"batch_size must be None or >= 1, got {batch_size}")
     if batch_invariant is not None and not isinstance(batch_invariant, bool):
         raise TypeError(f"batch_invariant must be None, True or False, got {batch_invariant!r}")
+    if output_fit is not None and (isinstance(output_fit, bool) or not isinstance(output_fit, numbers.Real)
+                                   or not math.isfinite(output_fit) or output_fit < 0):
+        raise ValueError(f"output_fit must be None (no output fit) or a relative output error >= 0 to reach, "
+                         f"e.g. 0.25; got {output_fit!r}")
+    if isinstance(output_fit_evals, bool) or not isinstance(output_fit_evals, numbers.Integral) \
+            or output_fit_evals < 1:
+        raise ValueError(f"output_fit_evals must be an integer >= 1 (network evaluations per image), "
+                         f"got {output_fit_evals!r}")
