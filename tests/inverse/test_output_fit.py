@@ -8,6 +8,7 @@ from torch import nn
 
 from invnb.inverse import LayerwiseInverse, attribution_map, setting_kwargs
 from invnb.inverse.output_fit import fit_output, fit_walk
+from invnb.inverse.settings import VDSR_OUTPUT_FIT, VDSR_OUTPUT_FIT_EVALS
 from invnb.models import VDSR
 
 
@@ -152,6 +153,9 @@ def test_the_option_is_checked_and_off_by_default():
     assert LayerwiseInverse(net).output_fit is None
     assert LayerwiseInverse.paper(net, variant="vdsr").output_fit is None
     assert "output_fit" not in setting_kwargs("paper") and "output_fit" not in setting_kwargs("vdsr_paper")
+    vdsr = LayerwiseInverse.from_setting(net, "vdsr")
+    assert (vdsr.output_fit, vdsr.output_fit_evals) == (VDSR_OUTPUT_FIT, VDSR_OUTPUT_FIT_EVALS)
+    assert LayerwiseInverse.from_setting(net, "vdsr", output_fit=None).output_fit is None
     for bad in (-1.0, float("inf"), True, "0.1"):
         with pytest.raises(ValueError, match="output_fit must be None"):
             LayerwiseInverse(net, output_fit=bad)
