@@ -5,6 +5,7 @@
 ``operators`` a layer's affine map as the solvers evaluate it (row-wise, adjoint, operator norm)
 ``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets, ``mask_weight="auto"``
 ``maps``      the attribution map of an inverse input
+``output_fit`` the optional last step for output targets: fit the network's output (L-BFGS-B in the box)
 ``result``    what an inversion returns
 ``settings``  the named settings (``"default"``, ``"paper"``, ``"vdsr"``, ``"vdsr_paper"``)
 """
@@ -27,6 +28,7 @@ from invnb.inverse.maps import (
     raw_map,
 )
 from invnb.inverse.operators import RowWise, operator_norm
+from invnb.inverse.output_fit import OutputFit, fit_output
 from invnb.inverse.result import InverseResult, LayerStats
 from invnb.inverse.settings import (
     SETTINGS,
@@ -39,7 +41,7 @@ from invnb.inverse.targets import target_mask, unpool
 
 __all__ = [
     "ATTRIBUTIONS", "FILL_SHARE", "SETTINGS", "SMOOTHINGS", "SUPPORTED_LAYERS", "InverseResult", "LayerProblem",
-    "LayerStack", "LayerStats", "RowWise", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
-    "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "postprocess_map", "raw_map", "register_setting", "setting_kwargs",
+    "LayerStack", "LayerStats", "OutputFit", "RowWise", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
+    "check_plain_chain", "fit_output", "fold_batchnorm", "gaussian_smooth", "operator_norm", "postprocess_map", "raw_map", "register_setting", "setting_kwargs",
     "setting_names", "solve_fista", "solve_paper", "target_mask", "unpool",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -18,6 +17,7 @@ from invnb.inverse.maps import (
     attribution_map,
 )
 from invnb.inverse.operators import RowWise, operator_norm
+from invnb.inverse.output_fit import check_output_target, fit_walk
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
     DEFAULT_ATTRIBUTION,
@@ -31,11 +31,12 @@ from invnb.inverse.settings import (
     check_options,
     setting_kwargs,
 )
-from invnb.inverse.solver import LayerProblem, avgpool_init, solve_fista, solve_paper
+from invnb.inverse.solver import LayerProblem, avgpool_init, forward_penalty, solve_fista, solve_paper
 from invnb.inverse.targets import (
     check_input,
     is_identity_pool,
     parse_target,
+    rescale_target,
     target_mask,
     top_affine,
     unpool,
@@ -124,6 +125,10 @@ class LayerwiseInverse:
         batch. None: True on a CPU, False on a GPU.
     keep_features : bool
         Keep every layer's inverse feature (False: only the input's and the top target).
+    output_fit, output_fit_evals : float or None, int
+        With an output target, a last step: move the inverse input inside its box until the model's
+        output is within relative error `output_fit` of the target, with at most `output_fit_evals`
+        network evaluations per image (:mod:`invnb.inverse.output_fit`; cost: the last ``stats``). None: none.
 
     Examples
     --------
@@ -146,12 +151,14 @@ class LayerwiseInverse:
                  tol: float = 1e-3, relu_in_objective: str = "mirror", scale_bound: bool = False,
                  target_scale: str = "forward",
                  batch_size: Optional[int] = None, progress: bool = False, check_model: bool = True,
-                 keep_features: bool = True, batch_invariant: Optional[bool] = None):
+                 keep_features: bool = True, batch_invariant: Optional[bool] = None,
+                 output_fit: Optional[float] = None, output_fit_evals: int = 100):
         check_options(mask_weight=mask_weight, auto_weights=auto_weights, mask_dilation=mask_dilation,
                       attribution=attribution, map_sigma=map_sigma, map_smoothing=map_smoothing,
                       map_fill_sigma=map_fill_sigma, map_clip=map_clip, penalty=penalty, penalty_scale=penalty_scale,
                       solver=solver, max_iter=max_iter, tol=tol, relu_in_objective=relu_in_objective,
-                      target_scale=target_scale, batch_size=batch_size, batch_invariant=batch_invariant)
+                      target_scale=target_scale, batch_size=batch_size, batch_invariant=batch_invariant,
+                      output_fit=output_fit, output_fit_evals=output_fit_evals)
         auto_weights = tuple(float(w) for w in auto_weights)
         self.model = model
         self.stack = LayerStack(model)
@@ -177,6 +184,8 @@ class LayerwiseInverse:
         self.check_model = check_model
         self.keep_features = keep_features
         self.batch_invariant = batch_invariant
+        self.output_fit = None if output_fit is None else float(output_fit)
+        self.output_fit_evals = int(output_fit_evals)
         self._rowwise = False  # set per call of invert from batch_invariant and the device
         self._op_norms: dict = {}
 
@@ -258,6 +267,7 @@ class LayerwiseInverse:
         if self.check_model:
             self._check_model(x)
         classes, out_target = parse_target(target, out)
+        check_output_target(self.output_fit, classes)
         if self.mask_weight == "auto" and classes is None:
             raise ValueError("mask_weight='auto' chooses the sparsest inverse that keeps the explained class "
                              "and needs class targets; for an output target (regression, VDSR) pass a "
@@ -339,8 +349,13 @@ class LayerwiseInverse:
             for k, f in walk.features.items():
                 features[k] = f
             chosen = torch.full((n,), float(self.mask_weight), dtype=x.dtype, device=x.device)
+            stats = walk.stats
+            if self.output_fit is not None:  # output targets only (checked in _invert)
+                features[0], last = fit_walk(self.stack, features[0], x, features[-1], self.output_fit,
+                                             self.output_fit_evals, walk.failed)
+                stats = stats + [last]
             attribution = self._map(features[0], x) if x.dim() == 4 else None
-            return InverseResult(features, attribution, classes, walk.failed, walk.stats, chosen, None)
+            return InverseResult(features, attribution, classes, walk.failed, stats, chosen, None)
 
         # "auto": the layers above the first penalised one (the margin layer has no penalty)
         # are the same for every candidate: walk them once, then try the candidates from the
@@ -453,16 +468,9 @@ class LayerwiseInverse:
     def _solve_layer(self, k, layer, t, below, above, classes, lam, unpooled=False):
         """Solve layer k's inverse; `lam` is a number or one per sample ``(N,)``."""
         bound = below
-        if classes is None and self.target_scale != "none":
-            # Rescale the target to the norm of the forward output of this layer.
-            ref = above
-            if self.target_scale == "active" and k + 1 < len(self.stack.layers) and isinstance(
-                    self.stack.layers[k + 1], nn.ReLU):
-                ref = above.clamp(min=0)
-            factor = ref.flatten(1).norm(dim=1) / (t.flatten(1).norm(dim=1) + 1e-10)
-            t = t * factor.reshape((-1,) + (1,) * (t.dim() - 1))
-            if self.scale_bound:
-                bound = below * factor.reshape((-1,) + (1,) * (below.dim() - 1))
+        if classes is None and self.target_scale != "none":  # to the norm of this layer's forward output
+            relu_above = k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)
+            t, bound = rescale_target(t, below, above, self.target_scale == "active" and relu_above, self.scale_bound)
         if k == 0:  # the image: |x| <= |x_l| with the sign of x_l
             lo, hi = bound.clamp(max=0), bound.clamp(min=0)
         else:
@@ -475,13 +483,7 @@ class LayerwiseInverse:
             or (k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)))
         lam = 0.0 if classes is not None else lam
         if classes is None and self.penalty_scale == "forward":
-            # lam * ||y_l|| * R(x) / R(x_l): the penalty in units of the data term
-            out_norm = above.flatten(1).norm(dim=1)
-            if self.penalty == "l2":
-                lam = lam * out_norm / bound.flatten(1).norm(dim=1).clamp_min(1e-12)
-            else:  # R = ||m x||_1 / sqrt(size) in the solver
-                size = bound[0].numel()
-                lam = lam * out_norm * math.sqrt(size) / bound.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
+            lam = forward_penalty(lam, self.penalty, above, bound)  # the penalty in units of the data term
         forward = RowWise(layer) if self._rowwise else layer
         dtype = bound.dtype
         if classes is not None and self.solver == "fista" and dtype == torch.float32 \

@@ -37,7 +37,8 @@ class InverseResult:
     failed : torch.Tensor
         ``(N,)`` bool: a layer's inverse was NaN or all zero for that sample.
     stats : list of LayerStats
-        One entry per optimised layer, top first.
+        One entry per optimised layer, top first; with ``output_fit``, the
+        output fit's last (index -1, name ``"output_fit"``).
     mask_weight : torch.Tensor or None
         ``(N,)`` the ``mask_weight`` used per image (the chosen candidate with
         ``mask_weight="auto"``, else the fixed weight).

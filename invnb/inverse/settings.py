@@ -11,7 +11,8 @@ the value it has, with the measurements, is in the book's method page
                    weighted ``|x_hat| * |x|`` map
 ``"paper"``        the released code's VGG setting (``inv_vgg.py``): L2 penalty, weight 0.7,
                    its projected-gradient solver, one image at a time, the ratio map
-``"vdsr"``         the default for VDSR's output target: a fixed weight, few iterations
+``"vdsr"``         the default for VDSR's output target: a fixed weight, few iterations, then a
+                   fit of the network's output (:mod:`invnb.inverse.output_fit`)
 ``"vdsr_paper"``   the released code's VDSR setting (``inv_vdsr.py``): weight 0.15, the box
                    scaled with the target, a ReLU after every layer (its flaw at the last one)
 =================  ==========================================================================
@@ -33,7 +34,8 @@ from invnb.inverse.maps import ATTRIBUTIONS, SMOOTHINGS, check_clip, check_sigma
 __all__ = [
     "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MAP_CLIP", "DEFAULT_MAP_FILL_SIGMA",
     "DEFAULT_MAP_SIGMA", "DEFAULT_MAP_SMOOTHING", "DEFAULT_MASK_DILATION", "SETTINGS", "VDSR_MASK_WEIGHT",
-    "VDSR_MAX_ITER", "check_options", "register_setting", "setting_kwargs", "setting_names",
+    "VDSR_MAX_ITER", "VDSR_OUTPUT_FIT", "VDSR_OUTPUT_FIT_EVALS", "check_options", "register_setting",
+    "setting_kwargs", "setting_names",
 ]
 
 #: Candidates of ``mask_weight="auto"``: per image, the largest whose inverse input keeps the class.
@@ -54,8 +56,12 @@ DEFAULT_MAP_FILL_SIGMA = 12.0
 DEFAULT_MAP_CLIP = 0.9
 #: Iterations per layer of the ``"vdsr"`` setting.
 VDSR_MAX_ITER = 4
-#: ``mask_weight`` of the ``"vdsr"`` setting (about the paper setting's amount of activation).
-VDSR_MASK_WEIGHT = 1.0
+#: ``mask_weight`` of the ``"vdsr"`` setting (its walk keeps about the paper setting's amount of activation).
+VDSR_MASK_WEIGHT = 0.8
+#: Relative output error ``||F(x_hat) - y|| / ||y||`` at which the ``"vdsr"`` setting's output fit stops.
+VDSR_OUTPUT_FIT = 0.25
+#: Network evaluations (forward + backward) per image the ``"vdsr"`` setting's output fit may use.
+VDSR_OUTPUT_FIT_EVALS = 100
 
 _PAPER = dict(penalty="l2", solver="paper", max_iter=3000, relu_in_objective="always", batch_size=1,
               mask_dilation=1, attribution="ratio", map_sigma=0.0, map_fill_sigma=0.0, map_clip=1.0)
@@ -64,7 +70,8 @@ _PAPER = dict(penalty="l2", solver="paper", max_iter=3000, relu_in_objective="al
 SETTINGS: dict[str, dict] = {
     "default": {},
     "paper": {**_PAPER, "mask_weight": 0.7},
-    "vdsr": {"max_iter": VDSR_MAX_ITER, "mask_weight": VDSR_MASK_WEIGHT},
+    "vdsr": {"max_iter": VDSR_MAX_ITER, "mask_weight": VDSR_MASK_WEIGHT, "output_fit": VDSR_OUTPUT_FIT,
+             "output_fit_evals": VDSR_OUTPUT_FIT_EVALS},
     "vdsr_paper": {**_PAPER, "mask_weight": 0.15, "scale_bound": True},
 }
 
@@ -103,7 +110,7 @@ def register_setting(name: str, **kwargs) -> None:
 
 def check_options(*, mask_weight, auto_weights, mask_dilation, attribution, map_sigma, map_smoothing, map_fill_sigma,
                   map_clip, penalty, penalty_scale, solver, max_iter, tol, relu_in_objective, target_scale,
-                  batch_size, batch_invariant) -> None:
+                  batch_size, batch_invariant, output_fit=None, output_fit_evals=100) -> None:
     """Raise a ValueError (TypeError) naming the first constructor keyword of
     :class:`~invnb.inverse.LayerwiseInverse` that has no valid value, and what it takes."""
     if penalty not in ("l1", "l2"):
@@ -144,3 +151,11 @@ def check_options(*, mask_weight, auto_weights, mask_dilation, attribution, map_
         raise ValueError(f"batch_size must be None or >= 1, got {batch_size}")
     if batch_invariant is not None and not isinstance(batch_invariant, bool):
         raise TypeError(f"batch_invariant must be None, True or False, got {batch_invariant!r}")
+    if output_fit is not None and (isinstance(output_fit, bool) or not isinstance(output_fit, numbers.Real)
+                                   or not math.isfinite(output_fit) or output_fit < 0):
+        raise ValueError(f"output_fit must be None (no output fit) or a relative output error >= 0 to reach, "
+                         f"e.g. 0.25; got {output_fit!r}")
+    if isinstance(output_fit_evals, bool) or not isinstance(output_fit_evals, numbers.Integral) \
+            or output_fit_evals < 1:
+        raise ValueError(f"output_fit_evals must be an integer >= 1 (network evaluations per image), "
+                         f"got {output_fit_evals!r}")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from invnb.inverse.operators import Affine, operator_norm
 
-__all__ = ["LayerProblem", "SolveResult", "avgpool_init", "solve_fista", "solve_paper"]
+__all__ = ["LayerProblem", "SolveResult", "avgpool_init", "forward_penalty", "solve_fista", "solve_paper"]
 
 
 
@@ -171,6 +171,32 @@ def _value_and_grad(fn, x):
         v = fn(x)
         (g,) = torch.autograd.grad(v.sum(), x)
     return v.detach(), g
+
+
+def forward_penalty(lam, penalty: str, above: torch.Tensor, bound: torch.Tensor):
+    """The penalty weight in units of the data term: ``lam * ||y_l|| / R(x_l)`` per sample.
+
+    The penalty ``lam * R(x)`` becomes ``lam * ||y_l|| * R(x) / R(x_l)`` (``penalty_scale="forward"``).
+
+    Parameters
+    ----------
+    lam : float or torch.Tensor
+        The weight, a number or one per sample ``(N,)``.
+    penalty : {"l1", "l2"}
+        The penalty ``R``: ``||x||_2``, or ``||x||_1 / sqrt(size)`` as in :class:`LayerProblem`.
+    above, bound : torch.Tensor
+        ``(N, ...)`` the layer's forward output ``y_l`` and the bound ``x_l`` of its box.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N,)`` weights.
+    """
+    out_norm = above.flatten(1).norm(dim=1)
+    if penalty == "l2":
+        return lam * out_norm / bound.flatten(1).norm(dim=1).clamp_min(1e-12)
+    size = bound[0].numel()
+    return lam * out_norm * math.sqrt(size) / bound.flatten(1).abs().sum(dim=1).clamp_min(1e-12)
 
 
 def avgpool_init(bound: torch.Tensor) -> torch.Tensor:

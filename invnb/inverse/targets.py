@@ -2,8 +2,9 @@
 
 :func:`parse_target` turns the caller's target into classes or an output to reproduce;
 :func:`top_affine` finds the layer that produces the logits; :func:`unpool` puts a target back at
-the forward pass's max-pooling switches; :func:`target_mask` is the paper's spatial mask
-``m = 1 - S / max S`` of a layer's target.
+the forward pass's max-pooling switches; :func:`rescale_target` scales an output target to the
+forward pass's norm; :func:`target_mask` is the paper's spatial mask ``m = 1 - S / max S`` of a
+layer's target.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["check_input", "is_identity_pool", "parse_target", "target_mask", "top_affine", "unpool"]
+__all__ = ["check_input", "is_identity_pool", "parse_target", "rescale_target", "target_mask", "top_affine",
+           "unpool"]
 
 
 def check_input(x) -> torch.Tensor:
@@ -77,6 +79,32 @@ def top_affine(layers) -> int:
         if not isinstance(layers[k], (nn.Dropout, nn.Flatten)):
             break
     return -1
+
+
+def rescale_target(t, below, above, active: bool = False, scale_bound: bool = False) -> tuple:
+    """A layer's output target rescaled, per sample, to the norm of the layer's forward output.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        ``(N, ...)`` target of the layer's output.
+    below, above : torch.Tensor
+        ``(N, ...)`` the layer's forward input and output.
+    active : bool
+        Use the norm of ``max(above, 0)`` (what a ReLU above the layer passes on).
+    scale_bound : bool
+        Scale the box bound `below` by the same factor (the paper's VDSR script).
+
+    Returns
+    -------
+    t, bound : torch.Tensor
+        The rescaled target and the bound of the layer's box (`below`, or `below` rescaled).
+    """
+    ref = above.clamp(min=0) if active else above
+    factor = ref.flatten(1).norm(dim=1) / (t.flatten(1).norm(dim=1) + 1e-10)
+    t = t * factor.reshape((-1,) + (1,) * (t.dim() - 1))
+    bound = below * factor.reshape((-1,) + (1,) * (below.dim() - 1)) if scale_bound else below
+    return t, bound
 
 
 def target_mask(t: torch.Tensor, size, dilation: int = 1) -> torch.Tensor:
