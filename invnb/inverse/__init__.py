@@ -1,6 +1,7 @@
 """The layer-wise inverse engine (Kwon et al., IEEE TNNLS 2021).
 
 ``layers``    a model as a flat stack of invertible layers (BatchNorm folded) and its forward record
+``chain``     what the stack accepts: the layer types, the plain-chain check of ``forward``, BatchNorm folding
 ``solver``    one layer's inverse problem and its two solvers (the paper's, batched FISTA)
 ``operators`` a layer's affine map as the solvers evaluate it (row-wise, adjoint, operator norm)
 ``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets, ``mask_weight="auto"``
@@ -10,13 +11,13 @@
 """
 
 from invnb.inverse.engine import LayerwiseInverse
-from invnb.inverse.layers import (
+from invnb.inverse.chain import (
     SUPPORTED_LAYERS,
-    LayerStack,
     UnsupportedLayerError,
     check_plain_chain,
     fold_batchnorm,
 )
+from invnb.inverse.layers import LayerStack
 from invnb.inverse.maps import (
     ATTRIBUTIONS,
     FILL_SHARE,
