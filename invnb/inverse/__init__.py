@@ -2,6 +2,7 @@
 
 ``layers``    a model as a flat stack of invertible layers (BatchNorm folded) and its forward record
 ``chain``     what the stack accepts: the layer types, the plain-chain check of ``forward``, BatchNorm folding
+``residual``  residual networks: each residual sum (and a ResNet's pooled stem) as one layer of the stack
 ``solver``    one layer's inverse problem and its two solvers (the paper's, batched FISTA)
 ``operators`` a layer's affine map as the solvers evaluate it (row-wise, adjoint, operator norm)
 ``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets, ``mask_weight="auto"``
@@ -26,6 +27,7 @@ from invnb.inverse.maps import (
     gaussian_smooth,
 )
 from invnb.inverse.operators import RowWise, operator_norm
+from invnb.inverse.residual import CompositeLayer, PooledConv, ResidualSum, residual_layers
 from invnb.inverse.result import InverseResult, LayerStats
 from invnb.inverse.settings import (
     SETTINGS,
@@ -37,6 +39,7 @@ from invnb.inverse.solver import LayerProblem, SolveResult, solve_fista, solve_p
 from invnb.inverse.targets import target_mask, unpool
 
 __all__ = [
+    "CompositeLayer", "PooledConv", "ResidualSum", "residual_layers",
     "ATTRIBUTIONS", "FILL_SHARE", "SETTINGS", "SMOOTHINGS", "SUPPORTED_LAYERS", "InverseResult", "LayerProblem",
     "LayerStack", "LayerStats", "RowWise", "LayerwiseInverse", "SolveResult", "UnsupportedLayerError", "attribution_map",
     "check_plain_chain", "fold_batchnorm", "gaussian_smooth", "operator_norm", "register_setting", "setting_kwargs",

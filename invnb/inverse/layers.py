@@ -26,6 +26,7 @@ from invnb.inverse.chain import (
     fold_batchnorm,
     plain_layers,
 )
+from invnb.inverse.residual import residual_layers
 
 __all__ = ["SUPPORTED_LAYERS", "UnsupportedLayerError", "check_plain_chain", "fold_batchnorm", "LayerStack"]
 
@@ -75,8 +76,13 @@ class LayerStack(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.traced = check_plain_chain(model)
-        layers, names = plain_layers(model)
+        built = residual_layers(model)  # None unless forward adds two computed tensors
+        if built is None:
+            self.traced = check_plain_chain(model)
+            layers, names = plain_layers(model)
+        else:
+            self.traced = True
+            layers, names = built
         if not layers:
             raise UnsupportedLayerError(f"{type(model).__name__} has no layers to invert.")
         self.layers = nn.ModuleList(layers)
