@@ -116,7 +116,9 @@ def load_embedded_resnet(path: PathLike | None = None, device: str | torch.devic
     path : str or os.PathLike, optional
         A state dict saved by ``scripts/train_embedded.py --model smallresnet``;
         default ``invnb/data/embedded_resnet.pt``. The architecture and the
-        file's sha256 are read from the JSON file of the same name beside it.
+        file's sha256 are read from the JSON file of the same name beside it
+        (required for the shipped checkpoint; without one, another file is
+        loaded into :class:`SmallResNet`'s default architecture).
     device : str or torch.device, default "cpu"
         Where the model's parameters go.
     check_digest : bool, default True
@@ -130,7 +132,7 @@ def load_embedded_resnet(path: PathLike | None = None, device: str | torch.devic
     Raises
     ------
     FileNotFoundError
-        The checkpoint or its JSON is missing (the message says how to restore it).
+        The checkpoint, or the shipped checkpoint's JSON, is missing (the message says how to restore it).
     ValueError
         The digest does not match, or the file is not a state dict of this architecture.
 
@@ -142,14 +144,15 @@ def load_embedded_resnet(path: PathLike | None = None, device: str | torch.devic
     """
     path = Path(EMBEDDED_RESNET_CHECKPOINT if path is None else path)
     meta = path.with_suffix(".json")
-    for f in (path, meta):
+    shipped = path.resolve() == EMBEDDED_RESNET_CHECKPOINT.resolve()
+    for f in (path, meta) if shipped else (path,):
         if not f.is_file():
             raise FileNotFoundError(
-                f"embedded ResNet file not found: {f}. It ships inside the package (invnb/data/); restore it "
-                f"(git checkout invnb/data/{f.name}) or recreate it with "
+                f"embedded ResNet file not found: {f}. The shipped one is inside the package (invnb/data/); "
+                f"restore it (git checkout invnb/data/{f.name}) or recreate it with "
                 "`python scripts/train_embedded.py --model smallresnet`.")
-    record = json.loads(meta.read_text())
-    if check_digest:
+    record = json.loads(meta.read_text()) if meta.is_file() else {}
+    if check_digest and "sha256" in record:
         digest = sha256sum(path)
         if digest != record.get("sha256"):
             raise ValueError(f"{path} has sha256 {digest}, but {meta.name} records {record.get('sha256')}: the "
