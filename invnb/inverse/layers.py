@@ -91,6 +91,37 @@ class LayerStack(nn.Module):
             p.requires_grad_(False)
         self.eval()
 
+    def block_outputs(self) -> list[int]:
+        """Indices k whose layer input ``acts[k]`` is a block's output: where chapter 01 draws the features.
+
+        A block ends after each max pool (VGG), after a residual network's pooled stem, and
+        after the ReLU of the last residual block of each stage (the block before one with a
+        projection shortcut, and the last block).
+
+        Returns
+        -------
+        list of int
+            Increasing indices in ``1 .. len(layers)``.
+
+        Examples
+        --------
+        >>> LayerStack(model).block_outputs()   # the embedded SmallVGG: after its 4 max pools
+        [5, 10, 13, 16]
+        """
+        from invnb.inverse.residual import PooledConv, ResidualSum
+
+        layers = list(self.layers)
+        sums = [k for k, layer in enumerate(layers) if isinstance(layer, ResidualSum)]
+        out = []
+        for k, layer in enumerate(layers):
+            if isinstance(layer, (nn.MaxPool2d, PooledConv)):
+                out.append(k + 1)
+            elif isinstance(layer, nn.ReLU) and k > 0 and isinstance(layers[k - 1], ResidualSum):
+                later = [j for j in sums if j > k]
+                if not later or len(layers[later[0]].shortcut) > 0:
+                    out.append(k + 1)
+        return out
+
     def __len__(self) -> int:
         return len(self.layers)
 
