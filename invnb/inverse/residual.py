@@ -31,7 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from invnb.inverse.chain import SUPPORTED_LAYERS, SUPPORTED_TEXT, UnsupportedLayerError, fold_batchnorm, op_text
+from invnb.inverse.chain import (
+    SUPPORTED_LAYERS,
+    SUPPORTED_TEXT,
+    UnsupportedLayerError,
+    fold_batchnorm,
+    op_text,
+)
 
 __all__ = ["CompositeLayer", "ResidualSum", "PooledConv", "residual_layers", "RESIDUAL_TEXT", "BRANCH_LAYERS"]
 
