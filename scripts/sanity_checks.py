@@ -1,4 +1,4 @@
-"""Model-parameter randomisation sanity check of every attribution method on the embedded model.
+"""Model-parameter randomisation sanity check of every attribution method on an embedded model.
 
 A command line over :func:`invnb.eval.sanity_run.run_sanity_checks`: for each method the
 embedded model's layers are re-initialised (cascading from the top, and all at once) for
@@ -10,6 +10,9 @@ Outputs in ``--out``: ``rows.jsonl`` (resumable), ``summary.csv``/``.json``/``.m
 The bundled results (``data/results/sanity_checks/``) come from one run::
 
     python scripts/sanity_checks.py --out runs/sanity_checks --threads 1 --publish data/results/sanity_checks
+
+and the embedded SmallResNet's (``data/results/sanity_checks_resnet/``) from the same command with
+``--model smallresnet --out runs/sanity_checks_resnet --publish data/results/sanity_checks_resnet``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from invnb.attribution import available_methods  # noqa: E402
 from invnb.eval.sanity import SCORES  # noqa: E402
 from invnb.eval.sanity_run import run_sanity_checks  # noqa: E402
+from invnb.models import EMBEDDED_MODELS  # noqa: E402
 
 PUBLISHED = ("summary.csv", "summary.json", "summary.md", "randomisation.png")
 
@@ -35,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPO / "runs" / "sanity_checks", help="output folder")
+    p.add_argument("--model", choices=EMBEDDED_MODELS, default="smallvgg",
+                   help="the embedded model (default smallvgg; smallresnet: the residual network)")
     p.add_argument("--checkpoint", type=str, default=None, help="embedded model state dict (default: the bundled one)")
     p.add_argument("--n-images", type=int, default=20, help="held-out images (default 20)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="re-initialisation seeds (default 0 1 2)")
@@ -82,7 +88,7 @@ def main(argv=None) -> int:
                                cascade_seeds=args.cascade_seeds, modes=args.modes,
                                method_kwargs={m: kwargs.get(m, {}) for m in args.methods},
                                checkpoint=args.checkpoint, device=args.device, compute=not args.summary_only,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, model=args.model)
     report.write(args.out)
     import matplotlib
 
@@ -93,7 +99,7 @@ def main(argv=None) -> int:
 
     meta = report.meta
     fig = plot_randomisation(report.rows, scores=SCORES)
-    fig.suptitle(f"Model randomisation, {meta['n_images']} held-out images, cascade seeds {meta['cascade_seeds']}, "
+    fig.suptitle(f"Model randomisation ({meta['model']}), {meta['n_images']} held-out images, cascade seeds {meta['cascade_seeds']}, "
                  f"all-at-once seeds {meta['seeds']}")
     fig.tight_layout()
     fig.savefig(args.out / "randomisation.png", dpi=110, bbox_inches="tight")

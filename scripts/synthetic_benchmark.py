@@ -13,7 +13,9 @@ from one run of every method::
     python scripts/synthetic_benchmark.py --out runs/synthetic_benchmark --time-images 20 \\
         --threads 1 --no-progress --publish data/results/synthetic_benchmark
 
-and the intervals of the trade-off differences from the same run's items
+(the embedded SmallResNet's, ``data/results/synthetic_benchmark_resnet/``, from the same
+command with ``--model smallresnet --out runs/synthetic_benchmark_resnet --publish
+data/results/synthetic_benchmark_resnet``) and the intervals of the trade-off differences from the same run's items
 (``python scripts/tradeoff_gaps.py runs/synthetic_benchmark --out
 data/results/synthetic_benchmark/tradeoff_gaps.json``).
 """
@@ -39,6 +41,7 @@ from invnb.eval.benchmark import (  # noqa: E402
 )
 from invnb.eval.causal import TIE_ORDERS  # noqa: E402
 from invnb.eval.tradeoff import MAP_KINDS  # noqa: E402
+from invnb.models import EMBEDDED_MODELS  # noqa: E402
 
 PUBLISHED = ("results.md", "results.json", "results.csv", "tradeoff.csv", "tradeoff.json", "tradeoff.png",
              "curves.json", "curves.png")
@@ -48,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPO / "runs" / "synthetic_benchmark", help="output folder")
+    p.add_argument("--model", choices=EMBEDDED_MODELS, default="smallvgg",
+                   help="the embedded model explained (default smallvgg; smallresnet: the residual network)")
     p.add_argument("--checkpoint", type=str, default=None, help="embedded model state dict (default: the bundled one)")
     p.add_argument("--n-images", type=int, default=500, help="held-out images (default 500)")
     p.add_argument("--batch-size", type=int, default=50, help="images per stored item (default 50)")
@@ -118,7 +123,7 @@ def main(argv=None) -> int:
         n_images=args.n_images, batch_size=args.batch_size, step=args.step, rise_masks=args.rise_masks,
         ig_steps=args.ig_steps, occlusion_window=args.occlusion_window, occlusion_stride=args.occlusion_stride,
         ep_steps=args.ep_steps, tie_orders=args.tie_orders, tradeoff_images=args.tradeoff_images,
-        paper_batched=args.paper_batched, checkpoint=args.checkpoint, device=args.device)
+        paper_batched=args.paper_batched, checkpoint=args.checkpoint, device=args.device, model=args.model)
     summary = run_benchmark(config, args.out, methods=args.methods, map_kinds=args.map_kinds,
                             mask_weights=args.mask_weights, time_images=args.time_images,
                             progress=not args.no_progress)

@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""Train the embedded SmallVGG on synthetic shapes and write its checkpoint.
+"""Train the embedded SmallVGG (or SmallResNet) on synthetic shapes and write its checkpoint.
 
 Writes ``invnb/data/embedded_vgg.pt`` (a state dict) and ``invnb/data/embedded_vgg.json``
-(seed, command, data and training parameters, accuracies, timing). Training
+(seed, command, data and training parameters, accuracies, timing); with
+``--model smallresnet``, ``invnb/data/embedded_resnet.pt`` and ``.json`` (the
+ResNet keeps its BatchNorm layers; the layer stack folds them). Training
 is deterministic under ``--seed`` for a fixed ``--threads`` and torch build:
 all data comes from :func:`invnb.datasets.make_shapes` with seeds derived
 from ``--seed``, and shuffling, augmentation and initialisation use seeded
@@ -49,13 +51,15 @@ from invnb.datasets import (  # noqa: E402
     normalize,
     sha256sum,  # noqa: E402
 )
-from invnb.models import SmallVGG  # noqa: E402
+from invnb.models import SmallResNet, SmallVGG  # noqa: E402
 
 CHUNK = 1000  # images per make_shapes call (each chunk has its own seed)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=("smallvgg", "smallresnet"), default="smallvgg",
+                   help="smallvgg (default: the embedded SmallVGG) or smallresnet (invnb.models.small_resnet)")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--train-size", type=int, default=10000, help="training images (multiple of 1000)")
     p.add_argument("--val-size", type=int, default=1000, help="validation images")
@@ -71,13 +75,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train with BatchNorm after each conv, then fold it into the convs "
                         "(default; converges several times faster than the plain network)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--out", type=Path, default=REPO / "invnb" / "data" / "embedded_vgg.pt")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint (default invnb/data/embedded_vgg.pt, with --model smallresnet "
+                        "invnb/data/embedded_resnet.pt)")
     p.add_argument("--no-progress", action="store_true",
                    help="hide progress bars (print a line every 100 steps instead)")
-    p.add_argument("--resume-dir", type=Path, default=REPO / "runs" / "train_embedded",
+    p.add_argument("--resume-dir", type=Path, default=None,
                    help="where the end-of-epoch training state is kept, so an interrupted run "
-                        "resumes where it stopped (bit-identical result); deleted on success")
+                        "resumes where it stopped (bit-identical result); deleted on success "
+                        "(default runs/train_embedded, with --model smallresnet runs/train_embedded_resnet)")
     args = p.parse_args(argv)
+    resnet = args.model == "smallresnet"
+    if args.out is None:
+        args.out = REPO / "invnb" / "data" / ("embedded_resnet.pt" if resnet else "embedded_vgg.pt")
+    if args.resume_dir is None:
+        args.resume_dir = REPO / "runs" / ("train_embedded_resnet" if resnet else "train_embedded")
     if args.train_size < CHUNK or args.train_size % CHUNK:
         p.error(f"--train-size must be a positive multiple of {CHUNK}, got {args.train_size}")
     for name in ("val_size", "test_size", "epochs", "batch_size", "threads"):
@@ -174,8 +186,11 @@ def main(argv=None) -> dict:
         pool_file.with_suffix(".tmp").replace(pool_file)
     val = make_shapes(args.val_size, seed=seeds["val"], distractor_prob=args.distractor_prob)
 
-    model = SmallVGG(num_classes=len(CLASS_NAMES), hidden=args.hidden, dropout=args.dropout,
-                     batch_norm=args.batch_norm)
+    if args.model == "smallresnet":
+        model = SmallResNet(num_classes=len(CLASS_NAMES))
+    else:
+        model = SmallVGG(num_classes=len(CLASS_NAMES), hidden=args.hidden, dropout=args.dropout,
+                         batch_norm=args.batch_norm)
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(args.train_size / args.batch_size)
@@ -193,7 +208,8 @@ def main(argv=None) -> dict:
     history: list[dict] = []
     # Resume from the state an interrupted run (same arguments) left, if any:
     # it is saved every 100 steps, at the end of each epoch, and on SIGTERM.
-    config = {k: str(v) for k, v in vars(args).items() if k not in ("no_progress", "resume_dir", "out")}
+    config = {k: str(v) for k, v in vars(args).items()
+              if k not in ("no_progress", "resume_dir", "out") and (k != "model" or v != "smallvgg")}
     state_file = args.resume_dir / f"state_seed{args.seed}.pt"
     first_epoch, first_step, order, sums = 0, 0, None, (0, 0, 0.0)
     resumed, time_before, cpu_before = 0, 0.0, 0.0
@@ -273,12 +289,17 @@ def main(argv=None) -> dict:
     train_time = time_before + time.perf_counter() - start
 
     # Ship a plain conv/ReLU/pool network: fold BatchNorm (if any) into the convs.
+    # The ResNet ships with its BatchNorm layers: check that the layer stack's folding matches.
     trained = model.eval()
-    model = trained.without_batchnorm()
+    if args.model == "smallresnet":
+        from invnb.inverse import LayerStack
+        folded = LayerStack(trained)
+    else:
+        model = folded = trained.without_batchnorm()
     with torch.no_grad():
         x_check = normalize(val.images[:256])
         ref = trained(x_check)
-        fold_error = ((model(x_check) - ref).abs().max() / ref.abs().max()).item()
+        fold_error = ((folded(x_check) - ref).abs().max() / ref.abs().max()).item()
     if fold_error > 1e-4:
         raise RuntimeError(f"folding BatchNorm changed the logits (relative error {fold_error:.2e})")
 
@@ -305,6 +326,7 @@ def main(argv=None) -> dict:
         "checkpoint": args.out.name,
         "sha256": digest,
         "weights_sha256": weights_digest.hexdigest(),
+        **({"model": "SmallResNet", "module": "invnb.models.small_resnet"} if args.model == "smallresnet" else {}),
         "architecture": model.architecture(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "class_names": list(CLASS_NAMES),
@@ -333,7 +355,7 @@ def main(argv=None) -> dict:
             "loss": "cross-entropy",
             "threads": args.threads,
             "deterministic_algorithms": True,
-            "batch_norm": args.batch_norm,
+            "batch_norm": True if args.model == "smallresnet" else args.batch_norm,
             "batch_norm_folded_rel_error": fold_error,
             "history": history,
         },

@@ -147,11 +147,11 @@ class _Sigmoid(nn.Module):
 @pytest.mark.parametrize(
     "make, cause",
     [
-        (lambda: torchvision.models.resnet18(weights=None), r"skip connection"),
+        (lambda: torchvision.models.squeezenet1_0(weights=None), r"the chain branches"),
         (_Sigmoid, r"functional op torch\.sigmoid"),
         (lambda: nn.Sequential(nn.Conv2d(3, 2, 3), nn.GELU()), r"`1` is a GELU"),
     ],
-    ids=["resnet18", "functional-op", "unsupported-layer"],
+    ids=["squeezenet", "functional-op", "unsupported-layer"],
 )
 def test_unsupported_models_fail_at_construction(make, cause):
     from invnb import LayerwiseInverse

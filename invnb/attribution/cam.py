@@ -23,6 +23,9 @@ def _resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> str:
             if mod is layer:
                 return name
         raise ValueError("the given layer module is not part of the model.")
+    block = _last_residual_block(model, named)
+    if block is not None:
+        return block
     leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
     convs = [i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Conv2d)]
     if not convs:
@@ -37,6 +40,28 @@ def _resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> str:
     return leaves[i][0]
 
 
+def _last_residual_block(model: nn.Module, named: dict) -> str | None:
+    """In a residual network, the module that computes the last residual block (its output is the
+    ReLU of the block's sum, as torchvision's ``layer4[-1]``); None for any other model."""
+    from invnb.inverse.chain import UnsupportedLayerError
+    from invnb.inverse.residual import ResidualSum, residual_layers
+
+    try:
+        built = residual_layers(model)
+    except UnsupportedLayerError:
+        return None
+    if built is None:
+        return None
+    layers, names = built
+    last = max(i for i, layer in enumerate(layers) if isinstance(layer, ResidualSum))
+    block = names[last]
+    inside = [n.startswith(block + ".") for n in names[last + 1:]] + [False]
+    if block in named and last + 1 < len(layers) and isinstance(layers[last + 1], nn.ReLU) \
+            and inside[0] and not inside[1]:
+        return block
+    return None
+
+
 @register("grad_cam")
 class GradCam(AttributionMethod):
     """Grad-CAM through captum's ``LayerGradCam``, upsampled to the input size.
@@ -48,7 +73,9 @@ class GradCam(AttributionMethod):
         construction, is hooked, so the caller's model is untouched).
     layer : str or nn.Module, optional
         Layer whose output is explained. Default: the rectified output of the
-        last ``Conv2d`` (the ReLU that follows it), as in Selvaraju et al.
+        last ``Conv2d`` (the ReLU that follows it), as in Selvaraju et al.; in a
+        residual network the last residual block's output (the module computing
+        it, e.g. torchvision's ``layer4.1``: the ReLU of the block's sum).
     upsample : str
         ``F.interpolate`` mode for the upsampling to (H, W); ``"bilinear"``.
     batch_size : int, optional

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from invnb.attribution.base import AttributionMethod, register
 
-__all__ = ["CaptumMethod", "GuidedBackpropMethod"]
+__all__ = ["CaptumMethod", "GuidedBackpropMethod", "one_relu_per_use"]
 
 
 # --------------------------------------------------------------------------- captum wrappers
@@ -41,7 +41,8 @@ def follow_device(module: nn.Module, x: Tensor) -> None:
         module.to(x.device)
 
 
-def _check_relus_used_once(model: nn.Module, x: Tensor) -> None:
+def _relus_reused(model: nn.Module, x: Tensor) -> bool:
+    """Whether some ReLU module is called more than once in ``model(x[:1])``."""
     counts: dict[int, int] = {}
     handles = [
         m.register_forward_hook(lambda mod, inp, out: counts.__setitem__(id(mod), counts.get(id(mod), 0) + 1))
@@ -54,11 +55,58 @@ def _check_relus_used_once(model: nn.Module, x: Tensor) -> None:
     finally:
         for h in handles:
             h.remove()
-    if any(c > 1 for c in counts.values()):
+    return any(c > 1 for c in counts.values())
+
+
+def one_relu_per_use(model: nn.Module) -> nn.Module:
+    """A copy of `model` in which every call of a ReLU module is its own out-of-place ``nn.ReLU``.
+
+    torchvision's residual blocks call one ``self.relu`` two or three times; a backward hook on
+    it (Guided Backprop) would then fire once per use on one module. The copy's ``forward`` is
+    the model's, traced with `torch.fx`; the k-th call of ReLU module ``name`` becomes module
+    ``name_use<k>``. Functional ReLUs (``F.relu``) stay functional.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Not modified.
+
+    Returns
+    -------
+    torch.fx.GraphModule
+        Computes what `model` computes.
+
+    Raises
+    ------
+    ValueError
+        ``forward`` cannot be traced (e.g. it branches on the input's values).
+
+    Examples
+    --------
+    >>> import torchvision
+    >>> net = one_relu_per_use(torchvision.models.resnet18())
+    >>> sorted(n for n, m in net.named_modules() if n.startswith("layer1.0.relu"))
+    ['layer1.0.relu', 'layer1.0.relu_use1', 'layer1.0.relu_use2']
+    """
+    import torch.fx as fx
+
+    try:
+        traced = fx.symbolic_trace(copy.deepcopy(model))
+    except Exception as err:  # noqa: BLE001 - any tracing failure: say what is needed
         raise ValueError(
-            "a ReLU module is called more than once in the model's forward pass (e.g. `self.relu` reused "
-            "in a residual block); Guided Backprop needs one ReLU module per use. Give each use its own nn.ReLU."
-        )
+            "a ReLU module is called more than once in the model's forward pass (e.g. `self.relu` reused in a "
+            "residual block), and forward cannot be traced with torch.fx to give each use its own module "
+            f"({type(err).__name__}: {err}); Guided Backprop needs one ReLU module per use. Give each use its "
+            "own nn.ReLU.") from err
+    uses: dict[str, int] = {}
+    for node in traced.graph.nodes:
+        if node.op == "call_module" and isinstance(traced.get_submodule(node.target), nn.ReLU):
+            uses[node.target] = uses.get(node.target, 0) + 1
+            name = f"{node.target}_use{uses[node.target]}"
+            traced.add_submodule(name, nn.ReLU(inplace=False))
+            node.target = name
+    traced.recompile()
+    return traced
 
 
 class CaptumMethod(AttributionMethod):
@@ -125,8 +173,9 @@ class GuidedBackpropMethod(CaptumMethod):
     Guided Backprop overrides the gradient of every ``nn.ReLU`` module through
     backward hooks. Those break on in-place ReLUs (torchvision's VGG uses
     them) and on ReLU modules reused in several places, so the method runs on
-    a deep copy whose ReLUs are all new ``nn.ReLU(inplace=False)`` modules;
-    the caller's model is untouched. ReLUs applied functionally
+    a deep copy whose ReLUs are all new ``nn.ReLU(inplace=False)`` modules,
+    one per use where the model calls one module several times (torchvision's
+    ResNet: :func:`one_relu_per_use`); the caller's model is untouched. ReLUs applied functionally
     (``F.relu`` in ``forward``) are not seen by captum and keep their plain
     gradient. Reduction: sum over channels of ``|attr|``.
 
@@ -150,7 +199,11 @@ class GuidedBackpropMethod(CaptumMethod):
     def _attribute(self, x: Tensor, classes: Tensor) -> Tensor:
         follow_device(self._copy, x)
         if not self._checked:
-            _check_relus_used_once(self._copy, x)
+            if _relus_reused(self._copy, x):
+                from captum.attr import GuidedBackprop
+
+                self._copy = one_relu_per_use(self._copy)
+                self._method = GuidedBackprop(self._copy)
             self._checked = True
         with warnings.catch_warnings():
             # captum warns on every call that it sets (and later removes) ReLU hooks.

@@ -35,13 +35,14 @@ __all__ = ["classifier", "image_batch", "reid_item", "tradeoff_item", "vdsr_mode
 
 
 def classifier(model_name: str, checkpoint: str | None, vgg_weights: Any, device: str) -> torch.nn.Module:
-    """The chapters' classifier: the embedded SmallVGG (``model_name="embedded"``) or a torchvision VGG."""
+    """The chapters' classifier: the embedded SmallVGG (``model_name="embedded"``) or a torchvision VGG or
+    ResNet (:data:`invnb.models.IMAGENET_NAMES`, weights `vgg_weights`)."""
+    from invnb.models.resnet import load_imagenet_classifier
     from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, load_embedded_model
-    from invnb.models.vgg import load_vgg
 
     if model_name == "embedded":
         return load_embedded_model(Path(checkpoint or EMBEDDED_CHECKPOINT), device=device)
-    return load_vgg(model_name, weights=vgg_weights, device=device)
+    return load_imagenet_classifier(model_name, weights=vgg_weights, device=device)
 
 
 def _shapes(n_images: int, seed: int):

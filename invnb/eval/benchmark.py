@@ -1,7 +1,9 @@
 """The synthetic benchmark: every attribution method on held-out shapes, scored by the same rules.
 
 Each method of :func:`invnb.attribution.available_methods` explains the class
-the embedded model predicts on held-out images of :mod:`invnb.datasets.synthetic`
+an embedded model (:data:`invnb.models.EMBEDDED_MODELS`: the SmallVGG or the
+SmallResNet, :attr:`BenchmarkConfig.model`) predicts on held-out images of
+:mod:`invnb.datasets.synthetic`
 (batch ``b`` is ``make_shapes(batch_size, seed=HELD_OUT_SEED + b)``), and every
 map is scored identically (:func:`score_map`): deletion / insertion (RISE),
 pointing game and mass in the object mask, the method's own kept input where it
@@ -108,6 +110,9 @@ class BenchmarkConfig:
         The embedded model's state dict (None: the bundled one).
     device : str
         ``"cpu"`` or ``"cuda"``.
+    model : {"smallvgg", "smallresnet"}
+        The embedded model explained (:func:`invnb.models.load_embedded`); part of the
+        protocol, so that items of one model are never reused for another.
     """
 
     n_images: int = 500
@@ -123,8 +128,13 @@ class BenchmarkConfig:
     paper_batched: bool = False
     checkpoint: str | None = None
     device: str = "cpu"
+    model: str = "smallvgg"
 
     def __post_init__(self):
+        from invnb.models.embedded import EMBEDDED_MODELS
+
+        if self.model not in EMBEDDED_MODELS:
+            raise ValueError(f"BenchmarkConfig.model must be one of {', '.join(EMBEDDED_MODELS)}, got {self.model!r}")
         for name in ("n_images", "batch_size", "step", "rise_masks", "ig_steps", "occlusion_window",
                      "occlusion_stride", "ep_steps", "tie_orders"):
             value = getattr(self, name)
@@ -159,10 +169,11 @@ class BenchmarkConfig:
 
     def protocol(self) -> dict:
         """The stored configuration: items computed under another protocol are never reused."""
-        from invnb.models.small_vgg import EMBEDDED_CHECKPOINT
+        from invnb.models.embedded import embedded_checkpoint
 
         return {
-            "checkpoint_sha256": sha256sum(self.checkpoint or EMBEDDED_CHECKPOINT), "batch_size": self.batch_size,
+            "model": self.model, "checkpoint_sha256": sha256sum(self.checkpoint or embedded_checkpoint(self.model)),
+            "batch_size": self.batch_size,
             "seed_base": HELD_OUT_SEED, "step": self.step, "rise_masks": self.rise_masks, "ig_steps": self.ig_steps,
             "occlusion_window": self.occlusion_window, "occlusion_stride": self.occlusion_stride,
             "tradeoff_images": self.tradeoff_images, "fractions": list(DEFAULT_FRACTIONS),
@@ -183,10 +194,10 @@ def split_row(row: str) -> tuple[str, str | None]:
     return base, kind or None
 
 
-def _model(checkpoint: str | None, device: str):
-    from invnb.models.small_vgg import load_embedded_model
+def _model(name: str, checkpoint: str | None, device: str):
+    from invnb.models.embedded import load_embedded
 
-    return load_embedded_model(checkpoint, device=torch.device(device))
+    return load_embedded(name, checkpoint, device=torch.device(device))
 
 
 def _batch(config: BenchmarkConfig, b: int):
@@ -356,7 +367,7 @@ def _time(method: str, config: BenchmarkConfig, n_images: int) -> dict:
     torch.set_num_threads(1)
     try:
         cpu_config = dataclasses.replace(config, device="cpu")
-        model = _model(config.checkpoint, "cpu")
+        model = _model(config.model, config.checkpoint, "cpu")
         m = _method(method, model, cpu_config)
         x = normalize(make_shapes(n_images, seed=HELD_OUT_SEED).images)
         classes = predicted_classes(model, x)
@@ -402,7 +413,7 @@ def benchmark_item(key: str, *, config: dict, store_dir: str | None = None, time
     b = _batch_of(key)
     if not 0 <= b < cfg.n_batches:
         raise ValueError(f"item {key!r}: batch {b} is outside the {cfg.n_batches} batches of {cfg.n_images} images")
-    model = worker_cached(_model, cfg.checkpoint, cfg.device)
+    model = worker_cached(_model, cfg.model, cfg.checkpoint, cfg.device)
     row = key.rsplit("-b", 1)[0]
     store = ResultStore(store_dir) if store_dir is not None else None
     with full_precision():

@@ -234,8 +234,9 @@ def markdown(rows: list[dict], command: str, config: dict, object_row: dict | No
     obj = "" if object_row is None else (
         f" The object itself (x times its mask) has amount {object_row['amount']:.3f} and re-identification "
         f"{object_row['reid_top1']:.3f}.")
+    model = f"{config['model']}, " if "model" in config else ""
     return (
-        f"Synthetic benchmark: {n} held-out images ({nd} with a distractor), embedded model "
+        f"Synthetic benchmark: {n} held-out images ({nd} with a distractor), embedded model {model}"
         f"accuracy {rows[0]['model_accuracy']:.3f} on them.{obj}\n\n" + "\n".join(lines)
         + f"\n\nCommand: `{command}`\n\nConfig: `{json.dumps(config, sort_keys=True)}`\n"
     )

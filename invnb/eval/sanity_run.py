@@ -1,6 +1,6 @@
-"""The model-randomisation sanity check of every attribution method on the embedded model, run and reported.
+"""The model-randomisation sanity check of every attribution method on an embedded model, run and reported.
 
-:func:`run_sanity_checks` re-initialises the embedded model's layers (cascading from the
+:func:`run_sanity_checks` re-initialises the layers of an embedded model (SmallVGG or SmallResNet; cascading from the
 top, and all at once) for several seeds and compares each method's maps of the
 randomised model with the trained model's (:func:`invnb.eval.sanity.randomisation_curves`),
 on held-out synthetic images. Rows are appended to ``rows.jsonl`` as they finish, so an
@@ -95,7 +95,8 @@ def criterion_text(crit: dict | None) -> str:
 def sanity_markdown(summary: Sequence[dict], crit: dict | None, meta: dict) -> str:
     """The summary as markdown tables (all at once; cascade), the criterion and the provenance."""
     cols = ("spearman", "ssim", "topk_iou", "mass_in_mask", "pointing_game")
-    lines = [f"Model-parameter randomisation on {meta['n_images']} held-out synthetic images, "
+    model = f" of the embedded {meta['model']}" if "model" in meta else ""
+    lines = [f"Model-parameter randomisation{model} on {meta['n_images']} held-out synthetic images, "
              f"seeds {meta['seeds']} (cascade: {meta['cascade_seeds']}); each map explains its own model's predicted class. "
              "Similarities compare the trained model's map with the randomised model's (lower = the map "
              "depends more on the learned weights); mass/pointing are the randomised maps' ground-truth scores.",
@@ -132,7 +133,7 @@ def _key(r) -> tuple:
 def run_sanity_checks(out: str | Path, methods: Sequence[str], n_images: int = 20, seeds: Sequence[int] = (0, 1, 2),
                       cascade_seeds: Sequence[int] | None = None, modes: Sequence[str] = ("cascade", "all"),
                       method_kwargs: dict | None = None, checkpoint: str | None = None, device: str = "cpu",
-                      compute: bool = True, progress: bool = True) -> SanityReport:
+                      compute: bool = True, progress: bool = True, model: str = "smallvgg") -> SanityReport:
     """Run (or resume) the randomisation check into ``out/rows.jsonl`` and summarise it.
 
     Parameters
@@ -156,24 +157,27 @@ def run_sanity_checks(out: str | Path, methods: Sequence[str], n_images: int = 2
         False: compute nothing, summarise the rows already there.
     progress : bool
         Print a line per finished step.
+    model : {"smallvgg", "smallresnet"}
+        The embedded model (:func:`invnb.models.load_embedded`); rows of another model are never reused.
 
     Returns
     -------
     SanityReport
     """
-    from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, load_embedded_model
+    from invnb.models.embedded import embedded_checkpoint, load_embedded
     from invnb.runs.provenance import code_fingerprint, git_commit
 
     t0 = time.time()
     method_kwargs = method_kwargs or {}
-    model = load_embedded_model(checkpoint, device=torch.device(device))
+    model_name = model
+    model = load_embedded(model_name, checkpoint, device=torch.device(device))
     data = make_shapes(n_images, seed=HELD_OUT_SEED).to(torch.device(device))
     x = normalize(data.images)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     store = out / "rows.jsonl"
-    config = {"n_images": n_images, "seed_base": HELD_OUT_SEED,
-              "checkpoint_sha256": sha256sum(checkpoint or EMBEDDED_CHECKPOINT),
+    config = {"model": model_name, "n_images": n_images, "seed_base": HELD_OUT_SEED,
+              "checkpoint_sha256": sha256sum(checkpoint or embedded_checkpoint(model_name)),
               "methods": {m: method_kwargs.get(m, {}) for m in methods}, "code": code_fingerprint()}
     rows: dict[tuple, dict] = {}
     if store.is_file():
@@ -216,7 +220,8 @@ def run_sanity_checks(out: str | Path, methods: Sequence[str], n_images: int = 2
                               and (r["mode"] == "all" or r["seed"] in cascade_seeds)))]
     summary = randomisation_summary(keep)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *sys.argv[1:]])
-    meta = {"command": command, "git_commit": git_commit(), "checkpoint_sha256": config["checkpoint_sha256"],
+    meta = {"command": command, "git_commit": git_commit(), "model": model_name,
+            "checkpoint_sha256": config["checkpoint_sha256"],
             "n_images": n_images, "seeds": list(seeds), "cascade_seeds": cascade_seeds, "seed_base": HELD_OUT_SEED,
             "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "platform": platform.platform(), "layers": parametric_layers(model), "methods": config["methods"],

@@ -18,6 +18,7 @@ from invnb.inverse.maps import (
 )
 from invnb.inverse.operators import RowWise, operator_norm
 from invnb.inverse.output_fit import check_output_target, fit_walk
+from invnb.inverse.residual import CompositeLayer
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
     DEFAULT_ATTRIBUTION,
@@ -76,7 +77,9 @@ class LayerwiseInverse:
     ----------
     model : nn.Module
         A torchvision VGG or any plain stack of Conv2d/ReLU/pooling/Flatten/Dropout/
-        BatchNorm2d/Linear layers (:class:`~invnb.inverse.layers.LayerStack`).
+        BatchNorm2d/Linear layers (:class:`~invnb.inverse.layers.LayerStack`), or a residual
+        network such as torchvision's ResNet, each residual sum inverted as one problem over
+        the block's input (:mod:`invnb.inverse.residual`).
     mask_weight : float or "auto"
         Weight of the sparsity penalty (the paper: 0.7 for VGG, 0.15 for VDSR). ``"auto"``:
         per image, the largest of `auto_weights` whose inverse input the model still assigns
@@ -320,12 +323,14 @@ class LayerwiseInverse:
     def _op_norm(self, k, layer, like):
         """Operator norm of layer k (cached); only a starting step, backtracking corrects it."""
         like = like[:1]
-        if isinstance(layer, nn.Conv2d) and like.dim() == 4:
+        if isinstance(layer, (nn.Conv2d, CompositeLayer)) and like.dim() == 4:
             # a convolution's norm barely depends on the image size: estimate it on a crop
             like = like[..., :48, :48]
         key = (k, tuple(like.shape[1:]), like.device, like.dtype)
         if key not in self._op_norms:
-            self._op_norms[key] = operator_norm(layer, like, n_iter=8)
+            # a composite layer (a residual sum): its linear part with every ReLU on, the same for every image
+            linear = layer.linear_part if isinstance(layer, CompositeLayer) else layer
+            self._op_norms[key] = operator_norm(linear, like, n_iter=8)
         return self._op_norms[key]
 
     @torch.no_grad()
@@ -412,7 +417,7 @@ class LayerwiseInverse:
     def _solves(self, k, acts) -> bool:
         """Whether layer k is solved by optimisation (not a reshape, ReLU or unpooling)."""
         layer = self.stack.layers[k]
-        return isinstance(layer, (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.AdaptiveAvgPool2d)) \
+        return isinstance(layer, (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.AdaptiveAvgPool2d, CompositeLayer)) \
             and not is_identity_pool(layer, acts[k], acts[k + 1])
 
     def _walk(self, acts, idx, t, failed, order, classes, top, lam, unpooled=False, free=False) -> "_Walk":
@@ -478,7 +483,7 @@ class LayerwiseInverse:
         mask = None
         if classes is None and t.dim() == 4:
             mask = target_mask(t, below.shape[-2:], self.mask_dilation if unpooled else 1)
-        relu = isinstance(layer, (nn.Conv2d, nn.Linear)) and (
+        relu = isinstance(layer, (nn.Conv2d, nn.Linear, CompositeLayer)) and (
             self.relu_in_objective == "always"
             or (k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)))
         lam = 0.0 if classes is not None else lam

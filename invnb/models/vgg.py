@@ -1,4 +1,8 @@
-"""torchvision's VGGs with ImageNet weights from a local file or the torch hub cache."""
+"""torchvision's VGGs with ImageNet weights from a local file or the torch hub cache.
+
+:func:`load_torchvision` is the loader itself, for any torchvision classifier family
+(:func:`invnb.models.load_resnet` uses it for the ResNets).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import torch
 import torchvision
 from torch import nn
 
-__all__ = ["VGG_NAMES", "vgg_weights_file", "load_vgg"]
+__all__ = ["VGG_NAMES", "load_torchvision", "load_vgg", "torchvision_weights_file", "vgg_weights_file"]
 
 
 #: Model names :func:`load_vgg` accepts.
@@ -38,8 +42,18 @@ def vgg_weights_file(name: str = "vgg16", weights: str = "IMAGENET1K_V1") -> Pat
         ``torch.hub.get_dir()/checkpoints/<file name of the weights' URL>``
         (it honours ``$TORCH_HOME``), whether or not the file exists.
     """
-    enum = _weights_enum(name, weights)
-    return _hub_file(enum)
+    return torchvision_weights_file(name, weights, VGG_NAMES)
+
+
+def torchvision_weights_file(name: str, weights: str, names: tuple[str, ...]) -> Path:
+    """Where torchvision's weights `weights` of model `name` (one of `names`) sit in the torch hub cache.
+
+    Examples
+    --------
+    >>> torchvision_weights_file("vgg11", "IMAGENET1K_V1", VGG_NAMES).name
+    'vgg11-8a719046.pth'
+    """
+    return _hub_file(_weights_enum(name, weights, names))
 
 
 def load_vgg(
@@ -90,12 +104,53 @@ def load_vgg(
     >>> vgg = load_vgg("vgg16", weights=None)  # random weights, no download
     >>> vgg = load_vgg("vgg16", weights="/path/to/vgg16-397923af.pth")  # doctest: +SKIP
     """
-    builder = _builder(name)
+    return load_torchvision(name, weights, device, download=download, progress=progress, names=VGG_NAMES,
+                            head="classifier.6.weight")
+
+
+def load_torchvision(
+    name: str,
+    weights: str | PathLike | None,
+    device: str | torch.device = "cpu",
+    *,
+    download: bool = False,
+    progress: bool = False,
+    names: tuple[str, ...] = VGG_NAMES,
+    head: str = "classifier.6.weight",
+    loader: str = "load_vgg",
+) -> nn.Module:
+    """Build torchvision classifier `name` in eval mode, without downloading unless asked.
+
+    Parameters
+    ----------
+    name : str
+        One of `names` (a ``torchvision.models`` builder).
+    weights, device, download, progress
+        As in :func:`load_vgg`.
+    names : tuple of str
+        The model names this family accepts (for the message of an unknown name).
+    head : str
+        State-dict key of the last Linear layer's weight (``num_classes`` follows a local
+        file's): ``"classifier.6.weight"`` (VGG), ``"fc.weight"`` (ResNet).
+    loader : str
+        The function a missing-weights message tells the user to call (``"load_vgg"``).
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode on `device`.
+
+    Examples
+    --------
+    >>> load_torchvision("vgg11", None).training
+    False
+    """
+    builder = _builder(name, names)
     if weights is None:
         return builder(weights=None).to(device).eval()
 
-    if isinstance(weights, str) and _is_enum_name(name, weights):
-        enum = _weights_enum(name, weights)
+    if isinstance(weights, str) and _is_enum_name(name, weights, names):
+        enum = _weights_enum(name, weights, names)
         file = _hub_file(enum)
         if not file.is_file():
             if not download:
@@ -103,8 +158,8 @@ def load_vgg(
                     f"the {name} weights {enum} are not in the torch hub cache: missing file "
                     f"{file}. Either download {enum.url} and put it at that path (the "
                     f"directory honours $TORCH_HOME), pass a local file with "
-                    f"load_vgg({name!r}, weights='/path/to/{file.name}'), or call "
-                    f"load_vgg({name!r}, weights={weights!r}, download=True) to fetch it."
+                    f"{loader}({name!r}, weights='/path/to/{file.name}'), or call "
+                    f"{loader}({name!r}, weights={weights!r}, download=True) to fetch it."
                 )
             state = torch.hub.load_state_dict_from_url(
                 enum.url, map_location=device, progress=progress, check_hash=True,
@@ -118,39 +173,39 @@ def load_vgg(
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.is_file():
-            names = ", ".join(_enum_names(name))
+            members = ", ".join(_enum_names(name, names))
             raise FileNotFoundError(
                 f"weights={str(weights)!r} is neither a torchvision weights name for {name} "
-                f"({names}) nor an existing file; give a valid name or the path of a saved state dict."
+                f"({members}) nor an existing file; give a valid name or the path of a saved state dict."
             )
         state = read_state_dict(path, device)
-        return _build_loaded(builder, _num_classes(state, path), state, path, device)
+        return _build_loaded(builder, _num_classes(state, path, head), state, path, device)
 
     raise TypeError(
         f"weights must be a torchvision weights name, a file path or None, got {type(weights).__name__}"
     )
 
 
-def _builder(name: str):
-    if not isinstance(name, str) or name not in VGG_NAMES:
-        raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(VGG_NAMES)}")
+def _builder(name: str, names: tuple[str, ...] = VGG_NAMES):
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(names)}")
     return getattr(torchvision.models, name)
 
 
-def _enum_names(name: str) -> list[str]:
-    _builder(name)
+def _enum_names(name: str, names: tuple[str, ...] = VGG_NAMES) -> list[str]:
+    _builder(name, names)
     return list(torchvision.models.get_model_weights(name).__members__)
 
 
-def _is_enum_name(name: str, weights: str) -> bool:
-    return weights in _enum_names(name)
+def _is_enum_name(name: str, weights: str, names: tuple[str, ...] = VGG_NAMES) -> bool:
+    return weights in _enum_names(name, names)
 
 
-def _weights_enum(name: str, weights: str):
-    names = _enum_names(name)
-    if weights not in names:
+def _weights_enum(name: str, weights: str, names: tuple[str, ...] = VGG_NAMES):
+    members = _enum_names(name, names)
+    if weights not in members:
         raise ValueError(
-            f"unknown weights {weights!r} for {name}; choose one of {', '.join(names)}, "
+            f"unknown weights {weights!r} for {name}; choose one of {', '.join(members)}, "
             "a file path, or None"
         )
     return torchvision.models.get_model_weights(name)[weights]
@@ -181,11 +236,12 @@ def read_state_dict(path: Path, device) -> dict:
     return state
 
 
-def _num_classes(state: dict, path: Path) -> int:
-    weight = state.get("classifier.6.weight")
+def _num_classes(state: dict, path: Path, head: str = "classifier.6.weight") -> int:
+    weight = state.get(head)
     if weight is None or weight.dim() != 2:
+        family = "VGG" if head == "classifier.6.weight" else "classifier"
         raise ValueError(
-            f"{path} is not a torchvision VGG state dict: it has no 2-D 'classifier.6.weight'."
+            f"{path} is not a torchvision {family} state dict: it has no 2-D {head!r}."
         )
     return int(weight.shape[0])
 

@@ -129,19 +129,41 @@ def test_guided_backprop_matches_hand_rule_with_shared_inplace_relu():
     assert model[1] is model[3] and model[1].inplace  # the caller's model is untouched
 
 
-def test_guided_backprop_rejects_relu_reused_in_forward():
-    class Reuse(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 3, padding=1)
-            self.relu = nn.ReLU()
-            self.fc = nn.Linear(3 * 16, 2)
+class _Reuse(nn.Module):
+    """One ReLU module called twice in forward (as torchvision's residual blocks do)."""
 
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(3 * 16, 2)
+
+    def forward(self, x):
+        return self.fc(self.relu(self.conv(self.relu(x))).flatten(1))
+
+
+def test_guided_backprop_gives_each_use_of_a_reused_relu_the_guided_rule():
+    torch.manual_seed(0)
+    model = _Reuse().eval()
+    x = torch.randn(2, 3, 4, 4)
+    guided = copy.deepcopy(model)
+    guided.relu = _GuidedReluModule()
+    inp = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(guided(inp)[[0, 1], [1, 0]].sum(), inp)
+    a = make_method("guided_backprop", model).attribute(x, torch.tensor([1, 0]))
+    assert torch.allclose(a, grad.abs().sum(1), atol=1e-6)
+    assert isinstance(model.relu, nn.ReLU)  # the caller's model is untouched
+
+
+def test_guided_backprop_rejects_a_reused_relu_it_cannot_trace():
+    class Untraceable(_Reuse):
         def forward(self, x):
-            return self.fc(self.relu(self.conv(self.relu(x))).flatten(1))
+            if x.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+                x = x * 1.0
+            return super().forward(x)
 
-    with pytest.raises(ValueError, match="more than once"):
-        make_method("guided_backprop", Reuse().eval()).attribute(torch.randn(1, 3, 4, 4))
+    with pytest.raises(ValueError, match="more than once.*cannot be traced"):
+        make_method("guided_backprop", Untraceable().eval()).attribute(torch.randn(1, 3, 4, 4))
 
 
 def test_grad_cam_matches_hand_computation():
