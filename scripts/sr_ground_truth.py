@@ -10,6 +10,7 @@ one network of :data:`invnb.sr.networks.SR_NETWORKS` (``--network``, the embedde
     python scripts/sr_ground_truth.py --out data/results/sr_ground_truth        # the full run (CPU, 1 thread)
     python scripts/sr_ground_truth.py --replot data/results/sr_ground_truth     # figures from the files
     python scripts/sr_ground_truth.py --refresh data/results/sr_ground_truth    # re-derive agreements, findings
+    python scripts/sr_ground_truth.py --network srcnn --out data/results/sr_ground_truth_srcnn  # the SRCNNs
 
 ``--refresh`` recomputes the numbers derived from the stored curves (:func:`invnb.sr.refresh_derived`) and
 rewrites ``summary.json`` without running the network.
@@ -109,15 +110,15 @@ def main(argv=None) -> dict:
                                chirp_size=args.chirp_size, sets=tuple(args.sets), lam_steps=args.lam_steps,
                                lam_sigma=args.lam_sigma, lam_batch=args.lam_batch, quick=args.quick,
                                device=args.device)
-    weights = args.weights or net.checkpoint
-    model = net.load(args.weights, map_location=args.device)
+    weights = args.weights or net.checkpoint  # a per-scale network's provenance file records each file's sha256
+    models = net.load_scales(args.scales, args.weights, map_location=args.device)
     device = args.device if args.device != "cpu" else f"cpu ({platform.processor() or platform.machine()})"
     result = {"command": command, "commit": git_commit() or "unknown", "weights": weights.name,
               "weights_sha256": sha256sum(weights), "device": device, "threads": args.threads,
               "torch": torch.__version__}
     print(f"{command}\n{net.label} weights {weights.name} ({result['weights_sha256'][:12]}), device {device}, "
           f"{args.threads} thread(s)", flush=True)
-    run, maps = run_ground_truth(model, config, args.data_dir or local_data_dir(), log=lambda s: print(s, flush=True))
+    run, maps = run_ground_truth(models, config, args.data_dir or local_data_dir(), log=lambda s: print(s, flush=True))
     result.update(run)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Models the inverse runs on: the embedded SmallVGG and SmallResNet, torchvision's VGGs and ResNets, VDSR,
-and safe checkpoint loading."""
+the embedded SRCNNs, and safe checkpoint loading."""
 
 from invnb.models.checkpoints import UnsafeCheckpointError
 from invnb.models.embedded import EMBEDDED_MODELS, embedded_checkpoint, load_embedded
@@ -11,6 +11,17 @@ from invnb.models.resnet import (
     resnet_weights_file,
 )
 from invnb.models.small_resnet import EMBEDDED_RESNET_CHECKPOINT, SmallResNet, load_embedded_resnet
+from invnb.models.srcnn import (
+    EMBEDDED_SRCNN_DIR,
+    EMBEDDED_SRCNN_META,
+    EMBEDDED_SRCNN_SCALES,
+    SRCNN,
+    SRCNNResidual,
+    embedded_srcnn_checkpoint,
+    load_embedded_srcnn,
+    load_srcnn,
+    srcnn_identity_init_,
+)
 from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, SmallVGG, load_embedded_model
 from invnb.models.vdsr import (
     EMBEDDED_VDSR_CHECKPOINT,
@@ -33,4 +44,6 @@ __all__ = [
     "VDSR_SHA256", "VDSR_URL", "VGG_NAMES", "download_vdsr_weights", "load_embedded_model",
     "load_embedded_vdsr", "load_pytorch_vdsr_checkpoint", "load_vdsr", "load_vdsr_state_dict", "load_vgg",
     "vgg_weights_file",
+    "EMBEDDED_SRCNN_DIR", "EMBEDDED_SRCNN_META", "EMBEDDED_SRCNN_SCALES", "SRCNN", "SRCNNResidual",
+    "embedded_srcnn_checkpoint", "load_embedded_srcnn", "load_srcnn", "srcnn_identity_init_",
 ]

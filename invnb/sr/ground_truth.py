@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -370,14 +370,16 @@ def run_scale(model: torch.nn.Module, scale: int, config: GroundTruthConfig, dat
     return out, maps
 
 
-def run_ground_truth(model: torch.nn.Module, config: GroundTruthConfig, data_dir: Path | None = None,
-                     log: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+def run_ground_truth(model: torch.nn.Module | Mapping[int, torch.nn.Module], config: GroundTruthConfig,
+                     data_dir: Path | None = None, log: Callable[[str], None] | None = None) -> tuple[dict, dict]:
     """Measure an SR network's frequency response, per-band error and attributions at every scale.
 
     Parameters
     ----------
-    model : nn.Module
-        The network ``config.network`` names (e.g. ``sr_network("vdsr").load()``), on ``config.device``.
+    model : nn.Module or mapping of int to nn.Module
+        The network ``config.network`` names (e.g. ``sr_network("vdsr").load()``), on ``config.device``;
+        or one network per scale (``sr_network("srcnn").load_scales(config.scales)``), with every scale of
+        ``config.scales``.
     config : GroundTruthConfig
     data_dir : pathlib.Path, optional
         Folder with ``sr/Set5``, ``sr/Set14`` (used when present).
@@ -404,6 +406,11 @@ def run_ground_truth(model: torch.nn.Module, config: GroundTruthConfig, data_dir
     (['LAM'], 3, (64, 64))
     """
     net = sr_network(config.network)
+    models = dict(model) if isinstance(model, Mapping) else dict.fromkeys(config.scales, model)
+    missing = [s for s in config.scales if s not in models]
+    if missing:
+        raise ValueError(f"no network for the scales {missing} (given: {sorted(models)})")
+    model = models[config.scales[0]]
     f = np.arange(0, 0.51, 0.01)
     sets_found = [s for s in config.sets if data_dir is not None and (Path(data_dir) / "sr" / s).is_dir()]
     result = {"network": config.network, "chirp_size": config.chirp_size, "rate": config.rate,
@@ -421,7 +428,7 @@ def run_ground_truth(model: torch.nn.Module, config: GroundTruthConfig, data_dir
         f"{sets_found or 'none'}")
     t0 = time.process_time()
     for scale in config.scales:
-        rec, m = run_scale(model, scale, config, data_dir, log)
+        rec, m = run_scale(models[scale], scale, config, data_dir, log)
         result["scales"][str(scale)] = rec
         maps.update(m)
     result["cpu_seconds_total"] = time.process_time() - t0

@@ -2,10 +2,11 @@
 
 Every analysis of an SR network (its measured frequency response, its per-band error, the inverse's and
 LAM's attributions; :mod:`invnb.sr.ground_truth`) takes a network *name*; :data:`SR_NETWORKS` says what the
-name means. Adding a network is one entry::
+name means. Adding a network is one entry, e.g. the embedded SRCNNs (one network per scale, rewritten to
+return what they add to their input, :class:`invnb.models.SRCNNResidual`)::
 
-    "srcnn": SRNetwork("SRCNN", load_embedded_srcnn, load_srcnn, EMBEDDED_SRCNN_CHECKPOINT, residual=False,
-                       settings={"default": "srcnn", "paper": "srcnn_paper"}),
+    "srcnn": SRNetwork("SRCNN", load_embedded_srcnn_residual, load_srcnn_residual, EMBEDDED_SRCNN_META,
+                       residual=True, settings={"default": "vdsr", "paper": "vdsr_paper"}, per_scale=True),
 
 The networks take the bicubic-upscaled luminance ``(N, 1, H, W)`` in [0, 1]; a *residual* network (VDSR)
 returns the residual and its SR estimate is ``x + model(x)`` (:func:`with_residual`).
@@ -15,6 +16,9 @@ Examples
 >>> net = sr_network("vdsr")
 >>> net.label, net.residual, net.settings["paper"]
 ('VDSR', True, 'vdsr_paper')
+>>> srcnn = sr_network("srcnn")
+>>> srcnn.per_scale, type(srcnn.load(scale=3)).__name__
+(True, 'SRCNNResidual')
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import torch
 from torch import nn
 
 from invnb.inverse.engine import LayerwiseInverse
+from invnb.models.srcnn import EMBEDDED_SRCNN_META, SRCNNResidual, load_embedded_srcnn, load_srcnn
 from invnb.models.vdsr import EMBEDDED_VDSR_CHECKPOINT, load_embedded_vdsr, load_vdsr
 
-__all__ = ["SRNetwork", "SR_NETWORKS", "receptive_radius", "sr_network", "with_residual"]
+__all__ = ["SRNetwork", "SR_NETWORKS", "load_embedded_srcnn_residual", "load_srcnn_residual", "receptive_radius",
+           "sr_network", "with_residual"]
 
 
 class _Residual(nn.Module):
@@ -119,6 +125,10 @@ class SRNetwork:
     settings : mapping of str to str
         The analysis' setting names (``"default"``, ``"paper"``) to the inverse's registry names
         (:func:`invnb.inverse.settings.setting_names`).
+    per_scale : bool, default False
+        One network per SR factor (SRCNN): ``load_embedded(scale, map_location=...)`` takes the scale, and
+        :attr:`checkpoint` is the provenance file that records each scale's checkpoint and its SHA-256.
+        False: one network for every scale (VDSR).
     """
 
     label: str
@@ -127,13 +137,41 @@ class SRNetwork:
     checkpoint: Path
     residual: bool
     settings: Mapping[str, str]
+    per_scale: bool = False
 
     def load(self, weights: str | os.PathLike | None = None,
-             map_location: str | torch.device = "cpu") -> nn.Module:
-        """The network in eval mode: from ``weights`` when given, else the embedded weights."""
-        if weights is None:
+             map_location: str | torch.device = "cpu", scale: int | None = None) -> nn.Module:
+        """The network in eval mode: from ``weights`` when given, else the embedded weights.
+
+        Parameters
+        ----------
+        weights : path, optional
+            A checkpoint file (the same network for every scale).
+        map_location : str or torch.device, default "cpu"
+        scale : int, optional
+            The SR factor; required for the embedded weights of a :attr:`per_scale` network, ignored otherwise.
+
+        Raises
+        ------
+        ValueError
+            A :attr:`per_scale` network's embedded weights were asked for without a scale.
+        """
+        if weights is not None:
+            return self.load_weights(weights, map_location=map_location).eval()
+        if not self.per_scale:
             return self.load_embedded(map_location=map_location).eval()
-        return self.load_weights(weights, map_location=map_location).eval()
+        if scale is None:
+            raise ValueError(f"the embedded {self.label} has one network per scale: pass scale=")
+        return self.load_embedded(scale, map_location=map_location).eval()
+
+    def load_scales(self, scales, weights: str | os.PathLike | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[int, nn.Module]:
+        """``{scale: network}`` for each of ``scales`` (one shared module unless :attr:`per_scale`)."""
+        scales = [int(s) for s in scales]
+        if self.per_scale and weights is None:
+            return {s: self.load(map_location=map_location, scale=s) for s in scales}
+        model = self.load(weights, map_location=map_location)
+        return dict.fromkeys(scales, model)
 
     def sr_model(self, model: nn.Module) -> nn.Module:
         """``model`` as a map from the bicubic input to the SR estimate (:func:`with_residual` if residual)."""
@@ -152,10 +190,32 @@ class SRNetwork:
         return LayerwiseInverse.from_setting(model, self.settings[setting], **overrides)
 
 
-#: The SR networks by name (``--network`` of ``scripts/sr_ground_truth.py``).
+def load_embedded_srcnn_residual(scale: int, map_location: str | torch.device = "cpu") -> SRCNNResidual:
+    """The embedded SRCNN for ``scale`` (:func:`invnb.models.load_embedded_srcnn`, digest checked) in residual form.
+
+    :meth:`invnb.models.SRCNNResidual.from_srcnn`: the same network rewritten exactly to return what it
+    adds to the bicubic input, so that its inverse explains that part, as VDSR's does.
+
+    Examples
+    --------
+    >>> load_embedded_srcnn_residual(2).predicts_residual
+    True
+    """
+    return SRCNNResidual.from_srcnn(load_embedded_srcnn(scale, map_location=map_location))
+
+
+def load_srcnn_residual(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> SRCNNResidual:
+    """An SRCNN state-dict file (:func:`invnb.models.load_srcnn`) in residual form (:class:`~invnb.models.SRCNNResidual`)."""
+    return SRCNNResidual.from_srcnn(load_srcnn(path, map_location=map_location))
+
+
+#: The SR networks by name (``--network`` of ``scripts/sr_ground_truth.py`` and ``scripts/vdsr_chirp.py``).
+#: Both take VDSR's convention (the network returns the residual); SRCNN's inverse settings are VDSR's.
 SR_NETWORKS: dict[str, SRNetwork] = {
     "vdsr": SRNetwork("VDSR", load_embedded_vdsr, load_vdsr, EMBEDDED_VDSR_CHECKPOINT, residual=True,
                       settings={"default": "vdsr", "paper": "vdsr_paper"}),
+    "srcnn": SRNetwork("SRCNN", load_embedded_srcnn_residual, load_srcnn_residual, EMBEDDED_SRCNN_META,
+                       residual=True, settings={"default": "vdsr", "paper": "vdsr_paper"}, per_scale=True),
 }
 
 
