@@ -16,7 +16,14 @@ to the low-frequency level) beside each scale's LR Nyquist frequency
         --set5 --out data/results/vdsr_chirp                                  # the bundled run
 
 Weights: ``--weights`` (default ``<data>/vdsr/vdsr.pth``, the paper's; any
-VDSR checkpoint :func:`invnb.models.load_vdsr` reads). ``--out`` gets
+VDSR checkpoint :func:`invnb.models.load_vdsr` reads). ``--network srcnn`` runs the same analysis on
+the embedded SRCNNs (one per scale, rewritten to return what they add to the bicubic input,
+:func:`invnb.sr.load_embedded_srcnn_residual`); the summary then records the SHA-256 of their provenance
+file, which holds each checkpoint's::
+
+    python scripts/vdsr_chirp.py --network srcnn --scales 2 3 4 --settings default paper --size 128
+
+``--out`` gets
 ``summary.json`` (numbers, command, commit, weights sha256), ``chirp.png``
 and ``retention.png``; ``--replot FOLDER`` redraws ``retention.png`` (and
 ``fidelity.png``, and ``chirp.png`` where ``--save-images`` wrote
@@ -40,11 +47,13 @@ from invnb.inverse import LayerwiseInverse
 from invnb.models import load_vdsr
 from invnb.runs import git_commit
 from invnb.sr import (
+    SR_NETWORKS,
     center_crop,
     invert_sample,
     load_sr_folder,
     mean_band_retention,
     mean_frequency_profile,
+    sr_network,
 )
 from invnb.sr.chirp_runs import (
     chirp_record,
@@ -56,9 +65,9 @@ from invnb.sr.chirp_runs import (
 SETTINGS = {"default": "vdsr", "paper": "vdsr_paper"}  # the chirp's names for the registry's VDSR settings
 
 
-def chirp_run(model, scale, setting, size, rate, device, overrides):
+def chirp_run(model, scale, setting, size, rate, device, overrides, settings=SETTINGS):
     """One inverse of the chirp; returns (VDSRInversion, record dict)."""
-    inverse = LayerwiseInverse.from_setting(model, SETTINGS[setting], keep_features=False, **overrides)
+    inverse = LayerwiseInverse.from_setting(model, settings[setting], keep_features=False, **overrides)
     return chirp_record(model, inverse, scale, setting, size, rate, device, overrides)
 
 
@@ -114,7 +123,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--replot", type=Path, default=None, metavar="FOLDER",
                         help="only redraw the figures of FOLDER/summary.json: retention.png, fidelity.png, and "
                              "chirp.png where FOLDER has chirp_images.npz (--save-images)")
-    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--network", choices=sorted(SR_NETWORKS), default="vdsr",
+                        help="the SR network (invnb.sr.SR_NETWORKS); srcnn: the embedded SRCNN of each scale "
+                             "in residual form")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="a checkpoint (default: vdsr the paper's <data>/vdsr/vdsr.pth, srcnn the embedded ones)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
@@ -138,14 +151,20 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data_dir = args.data_dir or local_data_dir()
-    weights = args.weights or data_dir / "vdsr" / "vdsr.pth"
-    model = load_vdsr(weights, map_location=args.device)
+    net = sr_network(args.network)
+    if args.network == "vdsr":
+        weights = args.weights or data_dir / "vdsr" / "vdsr.pth"
+        models = dict.fromkeys(args.scales, load_vdsr(weights, map_location=args.device))
+    else:  # a per-scale network's provenance file records each file's sha256
+        weights = args.weights or net.checkpoint
+        models = net.load_scales(args.scales, args.weights, map_location=args.device)
     rate = args.rate if args.rate is not None else 2.0 * args.size
     overrides = {k: v for k, v in (("max_iter", args.max_iter), ("mask_weight", args.mask_weight),
                                    ("target_scale", args.target_scale)) if v is not None}
     result = {
         "command": "python scripts/vdsr_chirp.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": git_commit() or "unknown", "weights": str(weights.name), "weights_sha256": sha256sum(weights),
+        "commit": git_commit() or "unknown", "network": args.network, "weights": str(weights.name),
+        "weights_sha256": sha256sum(weights),
         "device": args.device, "torch": torch.__version__, "chirp": [], "set5": [], "sweep": {},
     }
     print(f"chirp {args.size}x{args.size}, c = {rate:g} (f = x / (c pi): 0..{args.size / (rate * np.pi):.3f} "
@@ -153,7 +172,7 @@ def main(argv=None) -> dict:
     images = {}
     for setting in [] if args.no_chirp else args.settings:
         for scale in args.scales:
-            r, rec = chirp_run(model, scale, setting, args.size, rate, args.device, overrides)
+            r, rec = chirp_run(models[scale], scale, setting, args.size, rate, args.device, overrides, net.settings)
             images[(scale, setting)] = r
             result["chirp"].append(rec)
             f = rec["fidelity"]
@@ -177,8 +196,8 @@ def main(argv=None) -> dict:
             setting, kw, weights_grid = grids[name]
             result["sweep"][name] = []
             for lam in weights_grid:
-                _, rec = chirp_run(model, scale, setting, args.size, rate, args.device,
-                                   {**overrides, **kw, "mask_weight": lam})
+                _, rec = chirp_run(models[scale], scale, setting, args.size, rate, args.device,
+                                   {**overrides, **kw, "mask_weight": lam}, net.settings)
                 row = {k: rec[k] for k in ("amount", "psnr_dB", "fidelity", "seconds")}
                 row.update(mask_weight=lam, scale=scale, band=rec["band"]["radial"])
                 result["sweep"][name].append(row)
@@ -193,9 +212,10 @@ def main(argv=None) -> dict:
                                 for k, v in samples_by_scale.items()}
         for setting in args.set5_settings or args.settings:
             for scale in args.scales:
-                inv = LayerwiseInverse.from_setting(model, SETTINGS[setting], keep_features=False, **overrides)
+                inv = LayerwiseInverse.from_setting(models[scale], net.settings[setting], keep_features=False,
+                                                    **overrides)
                 t0 = time.perf_counter()
-                runs = [invert_sample(model, s, inv, args.device) for s in samples_by_scale[scale]]
+                runs = [invert_sample(models[scale], s, inv, args.device) for s in samples_by_scale[scale]]
                 ret = mean_band_retention([(r.x_hat, r.x) for r in runs])
                 ret_p = mean_band_retention([(r.x_hat, r.x) for r in runs], mode="projection")
                 prof = mean_frequency_profile([r.frequency_profile() for r in runs])

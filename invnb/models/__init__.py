@@ -11,6 +11,7 @@ from invnb.models.resnet import (
     resnet_weights_file,
 )
 from invnb.models.small_resnet import EMBEDDED_RESNET_CHECKPOINT, SmallResNet, load_embedded_resnet
+from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, SmallVGG, load_embedded_model
 from invnb.models.srcnn import (
     EMBEDDED_SRCNN_DIR,
     EMBEDDED_SRCNN_META,
@@ -22,7 +23,6 @@ from invnb.models.srcnn import (
     load_srcnn,
     srcnn_identity_init_,
 )
-from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, SmallVGG, load_embedded_model
 from invnb.models.vdsr import (
     EMBEDDED_VDSR_CHECKPOINT,
     VDSR,

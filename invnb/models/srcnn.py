@@ -167,7 +167,7 @@ class SRCNNResidual(SRCNN):
 
     @classmethod
     @torch.no_grad()
-    def from_srcnn(cls, srcnn: SRCNN) -> "SRCNNResidual":
+    def from_srcnn(cls, srcnn: SRCNN) -> SRCNNResidual:
         """The residual form of ``srcnn`` (its weights copied; eval mode, on its device).
 
         Parameters
@@ -343,7 +343,7 @@ def load_srcnn(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         raise FileNotFoundError(f"{path} does not exist (an SRCNN state dict was expected)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is reported as a bad file
+    except Exception as err:  # any unpickling failure: a bad file
         raise ValueError(f"{path} is not a plain state dict that torch.load(weights_only=True) reads: {err}") from err
     keys = {f"conv{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")}
     if not isinstance(obj, Mapping) or set(obj) != keys or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -137,6 +137,17 @@ from invnb.sr.samples import (
     read_image,
     y_to_tensor,
 )
+from invnb.sr.srcnn_training import (
+    TRAIN_IMAGES,
+    SRCNNTraining,
+    TrainingPair,
+    draw_batch,
+    patch_positions,
+    srcnn_psnr_table,
+    state_digest,
+    train_srcnn,
+    training_pairs,
+)
 
 __all__ = [
     "Band", "BandError", "ChirpBand", "DEFAULT_EDGES", "DEFAULT_FREQUENCIES", "DaDeTable",
@@ -159,4 +170,6 @@ __all__ = [
     "run_ground_truth", "run_scale", "save_chirp_images", "shave", "sinusoid_distance", "sr_input",
     "sr_network", "ssim", "wave_vector", "whole_image_target", "window_target", "with_residual",
     "y_to_tensor", "ycbcr2rgb", "zigzag_band", "zigzag_indices",
+    "SRCNNTraining", "TRAIN_IMAGES", "TrainingPair", "draw_batch", "patch_positions", "srcnn_psnr_table",
+    "state_digest", "train_srcnn", "training_pairs",
 ]

@@ -1,4 +1,4 @@
-"""The bundled SR ground-truth run (data/results/sr_ground_truth) is complete, for the shipped network, and
+"""The bundled SR ground-truth runs (data/results/sr_ground_truth: VDSR; sr_ground_truth_srcnn: SRCNN) are complete, for the shipped network, and
 every number derived from its curves (agreements, findings) is what the package derives from them."""
 
 import json
@@ -10,12 +10,14 @@ from invnb.datasets import sha256sum
 from invnb.paths import RESULTS_DIR
 from invnb.sr import FINDINGS_MARGIN, FrequencyResponse, derived_numbers, sr_network
 
-FOLDER = RESULTS_DIR / "sr_ground_truth"
+FOLDERS = {"vdsr": RESULTS_DIR / "sr_ground_truth", "srcnn": RESULTS_DIR / "sr_ground_truth_srcnn"}
 
 
-@pytest.fixture(scope="module")
-def summary():
-    return json.loads((FOLDER / "summary.json").read_text())
+@pytest.fixture(scope="module", params=sorted(FOLDERS))
+def summary(request):
+    result = json.loads((FOLDERS[request.param] / "summary.json").read_text())
+    assert result["network"] == request.param
+    return result
 
 
 def test_the_run_is_complete_and_for_the_shipped_network(summary):
@@ -24,7 +26,7 @@ def test_the_run_is_complete_and_for_the_shipped_network(summary):
     assert summary["weights_sha256"] == sha256sum(net.checkpoint)
     assert sorted(summary["scales"], key=int) == ["2", "3", "4"]
     for name in ("response.png", "band_error.png", "agreement.png", "lam.png", "lam_maps.npz"):
-        assert (FOLDER / name).is_file(), name
+        assert (FOLDERS[summary["network"]] / name).is_file(), name
     for rec in summary["scales"].values():
         assert rec["images"][0]["source"] == "chirp" and len(rec["images"]) >= 7  # chirp + the embedded images
         assert all(r["cpu_seconds"] > 0 for r in rec["images"])
