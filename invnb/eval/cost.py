@@ -258,7 +258,7 @@ def _first(target, k: int, n: int):
 
 def environment(device: torch.device | str = "cpu") -> dict:
     """Where a measurement ran: device name, torch version, threads, git commit of invnb's source."""
-    from .runs import git_commit
+    from invnb.runs.provenance import git_commit
 
     device = torch.device(device)
     if device.type == "cuda":

@@ -262,7 +262,7 @@ def solve_paper(problem: LayerProblem, max_iter: int = 3000, window: int = 10,
 @torch.no_grad()
 def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, window: int = 5,
                 min_iter: int = 5, growth: float = 1.25, op_norm: Optional[float] = None,
-                record_history: bool = False) -> SolveResult:
+                record_history: bool = False, chunk: Optional[int] = None) -> SolveResult:
     """Batched accelerated proximal gradient (FISTA) with backtracking and restart.
 
     The smooth part is the data term (plus the L2 penalty, which is smooth away

@@ -21,7 +21,8 @@ def test_chunked_solves_give_the_same_inverse(monkeypatch, tiny_vgg, tiny_batch,
             sizes.append(len(problem.x0))
         return real(problem, **opts)
 
-    monkeypatch.setattr(solver_mod, "solve_fista", spy)  # the chunks are solver-level calls
+    monkeypatch.setattr(inverse_mod, "solve_fista", spy)  # each layer's call
+    monkeypatch.setattr(solver_mod, "solve_fista", spy)  # and its chunks
     # 3000 elements: the 16x16 conv (1536 per image) alone, the 8x8 convs (512) in chunks of 5 and 1,
     # the linear layers (32 units) as one batch
     monkeypatch.setattr(inverse_mod, "CHUNK_ELEMENTS", 3000)
