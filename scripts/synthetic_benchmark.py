@@ -77,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--paper-batched", action="store_true",
                    help="run inverse_paper on a whole item at once (only rounding differs; for GPUs)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=0,
+                   help="compute the items on a local Dask cluster of this many one-thread worker processes "
+                        "(0: in this process; the same numbers either way; needs the dask extra)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--publish", type=Path, default=None, help="also copy the summary files and figures here")
     p.add_argument("--replot", type=Path, default=None, metavar="FOLDER",
@@ -124,9 +127,21 @@ def main(argv=None) -> int:
         ig_steps=args.ig_steps, occlusion_window=args.occlusion_window, occlusion_stride=args.occlusion_stride,
         ep_steps=args.ep_steps, tie_orders=args.tie_orders, tradeoff_images=args.tradeoff_images,
         paper_batched=args.paper_batched, checkpoint=args.checkpoint, device=args.device, model=args.model)
-    summary = run_benchmark(config, args.out, methods=args.methods, map_kinds=args.map_kinds,
-                            mask_weights=args.mask_weights, time_images=args.time_images,
-                            progress=not args.no_progress)
+    cluster = client = None
+    if args.workers:
+        from invnb.runs import connect, start_local_cluster
+
+        cluster = start_local_cluster(args.workers, gpus=0 if args.device == "cpu" else None)
+        client = connect(cluster.scheduler_address)
+    try:
+        summary = run_benchmark(config, args.out, methods=args.methods, map_kinds=args.map_kinds,
+                                mask_weights=args.mask_weights, time_images=args.time_images,
+                                progress=not args.no_progress,
+                                executor=None if client is None else client.get_executor())
+    finally:
+        if cluster is not None:
+            client.close()
+            cluster.close()
     summary.write(args.out)
     draw(args.out)
     if args.publish:

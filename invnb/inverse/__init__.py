@@ -5,7 +5,8 @@
 ``residual``  residual networks: each residual sum (and a ResNet's pooled stem) as one layer of the stack
 ``solver``    one layer's inverse problem and its two solvers (the paper's, batched FISTA)
 ``operators`` a layer's affine map as the solvers evaluate it (row-wise, adjoint, operator norm)
-``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets, ``mask_weight="auto"``
+``engine``    :class:`LayerwiseInverse`: the top-down walk, class and output targets
+``auto``      ``mask_weight="auto"``: per image, the largest candidate weight that keeps the class
 ``maps``      the attribution map of an inverse input
 ``output_fit`` the optional last step for output targets: fit the network's output (L-BFGS-B in the box)
 ``result``    what an inversion returns

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from invnb._utils.precision import full_precision
+from invnb.inverse.auto import choose_weights
 from invnb.inverse.layers import LayerStack
 from invnb.inverse.maps import (
     attribution_map,
@@ -22,7 +23,9 @@ from invnb.inverse.residual import CompositeLayer
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
     DEFAULT_ATTRIBUTION,
+    CHUNK_ELEMENTS,
     DEFAULT_AUTO_EMPTY,
+    DEFAULT_AUTO_MAX_ITER,
     DEFAULT_AUTO_WEIGHTS,
     DEFAULT_MAP_CLIP,
     DEFAULT_MAP_FILL_SIGMA,
@@ -106,7 +109,9 @@ class LayerwiseInverse:
     solver : {"fista", "paper"}
         Batched accelerated proximal gradient with a scale-free stopping rule, or the paper's iteration.
     max_iter : int, optional
-        Iteration cap per layer (default 300 for fista, 3000 for paper).
+        Iteration cap per layer. None: 3000 for the paper solver; 300 for fista, except with
+        ``mask_weight="auto"``, whose walks solve each layer below the margin layer in
+        `DEFAULT_AUTO_MAX_ITER` iterations (the margin layer runs to `tol`, at most 300).
     tol : float
         Relative stopping tolerance of fista.
     relu_in_objective : {"mirror", "always"}
@@ -178,6 +183,9 @@ class LayerwiseInverse:
         self.penalty_scale = penalty_scale
         self.solver = solver
         self.max_iter = max_iter if max_iter is not None else (3000 if solver == "paper" else 300)
+        #: iteration cap of the layers below the margin layer (the candidates' walks of "auto")
+        self.auto_max_iter = DEFAULT_AUTO_MAX_ITER if (max_iter is None and solver == "fista"
+                                                       and mask_weight == "auto") else self.max_iter
         self.tol = tol
         self.relu_in_objective = relu_in_objective
         self.scale_bound = scale_bound
@@ -348,6 +356,7 @@ class LayerwiseInverse:
         features = [None] * (n_layers + 1)
         features[-1] = t
         failed = torch.zeros(n, dtype=torch.bool, device=x.device)
+        ones = torch.ones(n, dtype=torch.long, device=x.device)
         if self.mask_weight != "auto":
             walk = self._walk(acts, None, t, failed, range(n_layers - 1, -1, -1), classes, top,
                               self.mask_weight, free=True)
@@ -360,7 +369,7 @@ class LayerwiseInverse:
                                              self.output_fit_evals, walk.failed)
                 stats = stats + [last]
             attribution = self._map(features[0], x) if x.dim() == 4 else None
-            return InverseResult(features, attribution, classes, walk.failed, stats, chosen, None)
+            return InverseResult(features, attribution, classes, walk.failed, stats, chosen, None, ones)
 
         # "auto": the layers above the first penalised one (the margin layer has no penalty)
         # are the same for every candidate: walk them once, then try the candidates from the
@@ -371,43 +380,23 @@ class LayerwiseInverse:
         upper = self._walk(acts, None, t, failed, range(n_layers - 1, branch, -1), classes, top, 0.0)
         for k, f in upper.features.items():
             features[k] = f
-        weights = sorted(self.auto_weights, reverse=True)
-        pending = torch.arange(n, device=x.device)
-        chosen = torch.empty(n, dtype=x.dtype, device=x.device)
-        kept = torch.zeros(n, dtype=torch.bool, device=x.device)
-        failed = upper.failed.clone()
-        lower = {}  # k -> (n, ...) features below the branch point
-        low_stats = {}  # k -> (name, iterations (n,), cost (n,), seconds)
-        for j, w in enumerate(weights):
-            last = j == len(weights) - 1
-            walk = self._walk(acts, pending, upper.t[pending], upper.failed[pending],
-                              range(branch, -1, -1), classes[pending], top, w, unpooled=upper.unpooled)
-            inp = walk.features[0] if branch >= 0 else upper.features[0][pending]
-            ok = self._forward(inp).argmax(dim=1) == classes[pending]
-            if not self.auto_empty:
-                ok &= ~walk.failed
-            take = torch.ones_like(ok) if last else ok
-            rows, where = pending[take], take.nonzero().squeeze(1)
-            chosen[rows], kept[rows], failed[rows] = w, ok[take], walk.failed[take]
-            for k, f in walk.features.items():
-                if k not in lower:
-                    lower[k] = f.new_zeros((n,) + f.shape[1:])
-                lower[k][rows] = f[where]
-            for s in walk.stats:
-                name, it, cost, sec = low_stats.get(s.index, (s.name, torch.zeros_like(kept, dtype=torch.long),
-                                                              x.new_zeros(n), 0.0))
-                it[rows], cost[rows] = s.iterations[where], s.cost[where]
-                low_stats[s.index] = (name, it, cost, sec + s.seconds)
-            pending = pending[~take]
-            if len(pending) == 0:
-                break
-        for k, f in lower.items():
+        starts = {}  # k -> every candidate's starting point at layer k (it depends on the forward pass only)
+
+        def walk_lower(idx, w):
+            def rows(v):
+                return v if idx is None else v[idx]
+            walk = self._walk(acts, idx, rows(upper.t), rows(upper.failed), range(branch, -1, -1), rows(classes),
+                              top, w, unpooled=upper.unpooled, starts=starts)
+            return walk, walk.features[0] if branch >= 0 else rows(upper.features[0])
+
+        choice = choose_weights(walk_lower, self._forward, self.auto_weights, classes, upper.t, self.auto_empty)
+        for k, f in choice.features.items():
             features[k] = f
-        stats = upper.stats + [LayerStats(k, *v) for k, v in sorted(low_stats.items(), reverse=True)]
         for k in range(n_layers):
             acts[k + 1] = None
         attribution = self._map(features[0], x) if x.dim() == 4 else None
-        return InverseResult(features, attribution, classes, failed, stats, chosen, kept)
+        return InverseResult(features, attribution, classes, choice.failed, upper.stats + choice.stats,
+                             choice.chosen, choice.kept, choice.tried)
 
     def _map(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """This setting's attribution map of inverse inputs `x_hat` of `x` (`attribution_map`)."""
@@ -420,13 +409,15 @@ class LayerwiseInverse:
         return isinstance(layer, (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.AdaptiveAvgPool2d, CompositeLayer)) \
             and not is_identity_pool(layer, acts[k], acts[k + 1])
 
-    def _walk(self, acts, idx, t, failed, order, classes, top, lam, unpooled=False, free=False) -> "_Walk":
+    def _walk(self, acts, idx, t, failed, order, classes, top, lam, unpooled=False, free=False,
+              starts=None) -> "_Walk":
         """Walk the layers of `order` (top down) from target `t` for the images `idx` (None: all).
 
         Returns the kept features (every layer's with ``keep_features``, else
         the input's), the failures, the per-layer stats, the target left at
         the bottom and whether it came through a max-unpooling. With `free`,
-        each forward activation is dropped once used.
+        each forward activation is dropped once used. `starts` (a dict) keeps
+        each solved layer's starting point for the whole batch, shared by all walks.
         """
         layers, names = self.stack.layers, self.stack.names
         features, stats = {}, []
@@ -449,15 +440,24 @@ class LayerwiseInverse:
             elif self._solves(k, acts):
                 t0 = time.perf_counter()
                 above = acts[k + 1] if idx is None else acts[k + 1][idx]
+                x0 = None
+                if starts is not None and not self.scale_bound and k != top:
+                    if k not in starts:  # the bound is the forward input: the same start in every walk
+                        starts[k] = avgpool_init(acts[k])
+                    x0 = starts[k] if idx is None else starts[k][idx]
                 t, st = self._solve_layer(k, layer, t, below, above, classes if k == top else None,
-                                          lam, unpooled)
+                                          lam, unpooled, x0=x0)
                 unpooled = False
                 stats.append(LayerStats(k, names[k], st.iterations, st.cost, time.perf_counter() - t0))
             elif isinstance(layer, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):  # an identity pool
                 t = t.reshape(below.shape)
             else:  # LayerStack admits nothing else
                 raise AssertionError(f"unhandled layer {names[k]}")
-            bad = ~torch.isfinite(t).flatten(1).all(dim=1) | (t.flatten(1).abs().sum(dim=1) == 0)
+            mass = t.flatten(1).abs().sum(dim=1)
+            bad = mass == 0
+            odd = ~torch.isfinite(mass)
+            if odd.any():  # a NaN or infinity in the row, or only a sum too large for the dtype
+                bad |= odd & ~torch.isfinite(t).flatten(1).all(dim=1)
             failed |= bad
             if failed.any():
                 # As the original, a sample whose inverse vanished (or blew up) has failed;
@@ -470,8 +470,9 @@ class LayerwiseInverse:
                 acts[k + 1] = None  # no longer needed: free it as the walk goes down
         return _Walk(features, failed, stats, t, unpooled)
 
-    def _solve_layer(self, k, layer, t, below, above, classes, lam, unpooled=False):
-        """Solve layer k's inverse; `lam` is a number or one per sample ``(N,)``."""
+    def _solve_layer(self, k, layer, t, below, above, classes, lam, unpooled=False, x0=None):
+        """Solve layer k's inverse; `lam` is a number or one per sample ``(N,)``; `x0` the start
+        (None: the bound smoothed by a 5x5 average, the paper's)."""
         bound = below
         if classes is None and self.target_scale != "none":  # to the norm of this layer's forward output
             relu_above = k + 1 < len(self.stack.layers) and isinstance(self.stack.layers[k + 1], nn.ReLU)
@@ -498,13 +499,17 @@ class LayerwiseInverse:
             forward = copy.deepcopy(layer).double()
             lo, hi, bound = lo.double(), hi.double(), bound.double()
         problem = LayerProblem(
-            forward=forward, lo=lo, hi=hi, x0=avgpool_init(bound),
+            forward=forward, lo=lo, hi=hi, x0=avgpool_init(bound) if x0 is None else x0,
             target=None if classes is not None else t, classes=classes, relu=relu, mask=mask,
             lam=lam, penalty=self.penalty)
+        max_iter = self.auto_max_iter if classes is None else self.max_iter
+        n = bound.shape[0]
         if self.solver == "paper":
-            res = solve_paper(problem, max_iter=self.max_iter)
-        else:
-            res = solve_fista(problem, max_iter=self.max_iter, tol=self.tol,
+            res = solve_paper(problem, max_iter=max_iter)
+        else:  # row-wise, each sample's arithmetic is its own: chunks whose tensors stay in the cache
+            chunk = n if classes is not None or not self._rowwise or CHUNK_ELEMENTS <= 0 else \
+                max(1, CHUNK_ELEMENTS // max(below[0].numel(), above[0].numel()))
+            res = solve_fista(problem, max_iter=max_iter, tol=self.tol, chunk=chunk,
                               op_norm=None if classes is not None else self._op_norm(k, layer, below))
         if res.x.dtype != dtype:
             res.x, res.cost = res.x.to(dtype), res.cost.to(dtype)

@@ -19,6 +19,9 @@ class LayerStats:
     iterations: torch.Tensor
     cost: torch.Tensor
     seconds: float
+    #: ``(N,)`` iterations summed over every walk that solved the layer for the image (the
+    #: candidates of ``mask_weight="auto"``); None: one walk, ``iterations``.
+    iterations_total: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -47,6 +50,9 @@ class InverseResult:
         explained class on the chosen inverse input. False where no candidate
         kept it: that image got the smallest candidate (and may be `failed`).
         None for a fixed weight.
+    candidates_tried : torch.Tensor or None
+        ``(N,)`` how many ``mask_weight`` candidates were walked for each image
+        (1 for a fixed weight).
     """
 
     features: list
@@ -56,6 +62,7 @@ class InverseResult:
     stats: list = field(default_factory=list)
     mask_weight: Optional[torch.Tensor] = None
     kept_class: Optional[torch.Tensor] = None
+    candidates_tried: Optional[torch.Tensor] = None
 
     @property
     def input(self) -> torch.Tensor:
@@ -64,6 +71,7 @@ class InverseResult:
 
 
 def concat_results(parts: list) -> InverseResult:
+    """The results of consecutive batches as one."""
     if len(parts) == 1:
         return parts[0]
     feats = [None if parts[0].features[k] is None else torch.cat([p.features[k] for p in parts])
@@ -72,12 +80,13 @@ def concat_results(parts: list) -> InverseResult:
     classes = None if parts[0].classes is None else torch.cat([p.classes for p in parts])
     stats = []
     for j, s in enumerate(parts[0].stats):
+        total = None if s.iterations_total is None else torch.cat([p.stats[j].iterations_total for p in parts])
         stats.append(LayerStats(s.index, s.name, torch.cat([p.stats[j].iterations for p in parts]),
                                 torch.cat([p.stats[j].cost for p in parts]),
-                                sum(p.stats[j].seconds for p in parts)))
+                                sum(p.stats[j].seconds for p in parts), total))
     def cat(name):
         vals = [getattr(p, name) for p in parts]
         return None if vals[0] is None else torch.cat(vals)
 
     return InverseResult(feats, attr, classes, torch.cat([p.failed for p in parts]), stats,
-                         cat("mask_weight"), cat("kept_class"))
+                         cat("mask_weight"), cat("kept_class"), cat("candidates_tried"))

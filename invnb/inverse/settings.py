@@ -32,7 +32,7 @@ import numbers
 from invnb.inverse.maps import ATTRIBUTIONS, SMOOTHINGS, check_clip, check_sigma
 
 __all__ = [
-    "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MAP_CLIP", "DEFAULT_MAP_FILL_SIGMA",
+    "CHUNK_ELEMENTS", "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY", "DEFAULT_AUTO_MAX_ITER", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MAP_CLIP", "DEFAULT_MAP_FILL_SIGMA",
     "DEFAULT_MAP_SIGMA", "DEFAULT_MAP_SMOOTHING", "DEFAULT_MASK_DILATION", "SETTINGS", "VDSR_MASK_WEIGHT",
     "VDSR_MAX_ITER", "VDSR_OUTPUT_FIT", "VDSR_OUTPUT_FIT_EVALS", "check_options", "register_setting",
     "setting_kwargs", "setting_names",
@@ -40,6 +40,13 @@ __all__ = [
 
 #: Candidates of ``mask_weight="auto"``: per image, the largest whose inverse input keeps the class.
 DEFAULT_AUTO_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: FISTA iterations per layer below the margin layer in each candidate's walk of ``mask_weight="auto"``
+#: (with ``max_iter=None``; the margin layer runs to ``tol``). "auto" calibrates the weight to the
+#: class-keeping boundary, so the walks need not converge.
+DEFAULT_AUTO_MAX_ITER = 4
+#: Elements per tensor of the chunks in which a batch-invariant (CPU) run solves a layer: the same
+#: numbers as the whole batch, with the solver's element-wise passes in the cache. 0: no chunks.
+CHUNK_ELEMENTS = 2 ** 20
 #: ``auto_empty``: an inverse that vanished may be chosen when the model still gives the class on it.
 DEFAULT_AUTO_EMPTY = True
 #: Side of the max filter applied to a max-unpooled target before its spatial mask is built (1: none).

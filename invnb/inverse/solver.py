@@ -262,7 +262,7 @@ def solve_paper(problem: LayerProblem, max_iter: int = 3000, window: int = 10,
 @torch.no_grad()
 def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, window: int = 5,
                 min_iter: int = 5, growth: float = 1.25, op_norm: Optional[float] = None,
-                record_history: bool = False) -> SolveResult:
+                record_history: bool = False, chunk: Optional[int] = None) -> SolveResult:
     """Batched accelerated proximal gradient (FISTA) with backtracking and restart.
 
     The smooth part is the data term (plus the L2 penalty, which is smooth away
@@ -282,6 +282,9 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     ----------
     op_norm : float, optional
         Operator norm of the layer's linear part; estimated when omitted.
+    chunk : int, optional
+        Solve the samples in consecutive chunks of this many (None or 0: all at once); for a
+        row-wise layer (`RowWise`) the numbers are the same, and small chunks stay in the cache.
 
     Notes
     -----
@@ -307,11 +310,16 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
                 hist.append(res.history)
         exact = problem.cost(x)
         return SolveResult(x, iters, exact, torch.cat(hist) if record_history else None)
+    n_samples = problem.x0.shape[0]
+    if chunk and chunk < n_samples and problem.classes is None and not record_history:
+        kw = dict(max_iter=max_iter, tol=tol, window=window, min_iter=min_iter, growth=growth, op_norm=op_norm)
+        return concat_solves([solve_fista(problem.subset(slice(i, i + chunk)), **kw)
+                              for i in range(0, n_samples, chunk)])
     x = problem.project(problem.x0)
-    n_samples = x.shape[0]
     dev = x.device
     l1 = problem.penalty == "l1" and problem.has_penalty
     aff = Affine.of(problem.forward) if problem.classes is None else None
+    smooth_penalty = not l1 and problem.has_penalty  # an L2 penalty, smooth away from 0
 
     def lin(z):
         """``A z`` on the fast path, else None."""
@@ -323,7 +331,7 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
 
     def with_penalty(p, v, z):
         """``v`` plus the penalty where it is smooth (L2); an L1 penalty is left to the prox."""
-        return v + p.lam * p.penalty_cost(z) if not l1 and p.has_penalty else v
+        return v + p.lam * p.penalty_cost(z) if smooth_penalty else v
 
     def smooth(p, z):
         return with_penalty(p, p.data_cost(z), z)
@@ -332,20 +340,30 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
         """Smooth part's value per sample, from ``A z`` when known."""
         if az is None:
             return smooth(p, z)
-        return with_penalty(p, _flat_norm(residual(p, aff.bias(az))), z)
+        pre = aff.bias(az)
+        if p.relu:  # t - relu(pre) in one buffer (the numbers of `residual`); `az` itself is kept
+            r = F.relu(pre, inplace=pre is not az)
+            r = torch.sub(p.target, r, out=r)
+        else:
+            r = p.target - pre
+        return with_penalty(p, _flat_norm(r), z)
 
     def smooth_grad_at(p, z, az):
         """Smooth part's value and gradient, from ``A z`` when known (one adjoint)."""
         if az is None:
             return _value_and_grad(lambda u: smooth(p, u), z)
         pre = aff.bias(az)
-        r = residual(p, pre)
+        if p.relu:
+            r = F.relu(pre)
+            r = torch.sub(p.target, r, out=r)
+        else:
+            r = p.target - pre
         v = _flat_norm(r)
         g_out = r.mul_(_per_sample(-1.0 / v.clamp_min(1e-30), r))  # d||r||/d(act) = -r / ||r||
         if p.relu:
             g_out = g_out.masked_fill_(pre <= 0, 0.0)
         grad = aff.adjoint(g_out, z)
-        if not l1 and p.has_penalty:
+        if smooth_penalty:
             pv, pg = _value_and_grad(lambda u: p.lam * p.penalty_cost(u), z)
             v, grad = v + pv, grad + pg
         return v, grad
@@ -356,14 +374,22 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     nonneg = bool((problem.lo == 0).all())  # hidden layers: the box is [0, hi]
 
     def prox(p, v, s):
+        """The proximal map of the L1 penalty and the box at `v` (overwritten)."""
         if l1:
             thr = _per_sample(s * p.lam / math.sqrt(p.size), v)
             if p.mask is not None:
                 thr = thr * p.mask
             if nonneg:  # soft threshold and clip in one go: clip(v - thr, 0, hi)
-                return torch.minimum((v - thr).clamp_(min=0), p.hi)
+                return torch.minimum(v.sub_(thr).clamp_(min=0), p.hi, out=v)
             v = torch.sign(v) * F.relu(v.abs() - thr)
         return p.project(v)
+
+    def trial(p, y, grad, step):
+        """The proximal gradient step from `y` with steps ``(N,)``, its ``A z`` and smooth value."""
+        v = grad * _per_sample(step, y)
+        z = prox(p, torch.sub(y, v, out=v), step)
+        az = lin(z)
+        return z, az, smooth_at(p, z, az)
 
     # Initial step per sample from a Lipschitz estimate of the smooth part.
     ax = lin(x)
@@ -378,19 +404,20 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
         if op_norm is None:
             op_norm = operator_norm(problem.forward, x[:1])
         lip = op_norm ** 2 / resid.clamp_min(1e-12)
-        if not l1 and problem.has_penalty:
+        if smooth_penalty:
             m = problem.mask if problem.mask is not None else torch.ones_like(x)
             m2 = (m * m).flatten(1).amax(dim=1) if m.shape[0] == n_samples else (m * m).max().expand(n_samples)
             lip = lip + problem.lam * m2 / problem.penalty_cost(x).clamp_min(1e-12)
         step = 1.0 / lip.clamp_min(1e-12)
     fx = fx + nonsmooth(problem, x)
 
+    # out, out_cost and iters get each sample's row when it stops
     out = x.clone()
     out_cost = fx.clone()
     iters = torch.zeros(n_samples, dtype=torch.long, device=dev)
     idx = torch.arange(n_samples, device=dev)  # samples still running
     p = problem
-    y = x.clone()
+    y = x
     ay = ax
     t = torch.ones(n_samples, dtype=x.dtype, device=dev)
     hist = fx[:, None].repeat(1, window + 1)
@@ -399,15 +426,26 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
     slack = 100 * torch.finfo(x.dtype).eps
     for it in range(1, max_iter + 1):
         gy, grad = smooth_grad_at(p, y, ay)
-        for _ in range(40):  # backtracking on the quadratic upper model
-            z = prox(p, y - _per_sample(step, y) * grad, step)
-            az = lin(z)
-            gz = smooth_at(p, z, az)
-            d = (z - y).flatten(1)
-            model = gy + (grad.flatten(1) * d).sum(1) + (d * d).sum(1) / (2 * step)
-            bad = gz > model + 1e-6 * gy.abs() + 1e-12
+        # Backtracking on the quadratic upper model, at most 40 trials. A sample whose step
+        # was too long has it halved and is tried again; on the fast path only those samples
+        # are recomputed (the others' trial stands, and each sample's numbers are its own).
+        z, az, gz = trial(p, y, grad, step)
+        bad = _too_long(gz, gy, grad, z, y, step)
+        for _ in range(39):
             if not bad.any():
                 break
+            step = torch.where(bad, 0.5 * step, step)
+            if aff is None:  # a generic layer: the whole batch again, as its rounding may depend on it
+                z, az, gz = trial(p, y, grad, step)
+                bad = _too_long(gz, gy, grad, z, y, step)
+                continue
+            r = bad.nonzero().squeeze(1)
+            pr, yr, gr, sr = p.subset(r), y[r], grad[r], step[r]
+            zr, azr, gzr = trial(pr, yr, gr, sr)
+            z[r], az[r], gz[r] = zr, azr, gzr
+            bad = torch.zeros_like(bad)
+            bad[r] = _too_long(gzr, gy[r], gr, zr, yr, sr)
+        else:
             step = torch.where(bad, 0.5 * step, step)
         fz = gz + nonsmooth(p, z)
         # Monotone test with a slack of 100 ulp: where the objective is flat (a non-unique
@@ -417,38 +455,54 @@ def solve_fista(problem: LayerProblem, max_iter: int = 300, tol: float = 1e-3, w
         better = fz <= fx + slack * fx.abs()
         t_next = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
         momentum = _per_sample((t - 1) / t_next, z)
-        if bool(better.all()):  # the usual case: no sample restarts
-            y = z + momentum * (z - x)
-            if aff is not None:  # A y by linearity, no forward pass
-                ay, ax = az + momentum * (az - ax), az
-            x = z
-        else:
-            b = _per_sample(better, z)
-            y = torch.where(b, z + momentum * (z - x), x)
+        y = torch.sub(z, x).mul_(momentum).add_(z)  # z + momentum * (z - x)
+        if aff is not None:  # A y by linearity, no forward pass
+            ay = torch.sub(az, ax).mul_(momentum).add_(az)
+        if not bool(better.all()):  # a restart: those samples stay at x, without momentum
+            r = (~better).nonzero().squeeze(1)
+            y[r] = z[r] = x[r]
             if aff is not None:
-                ay = torch.where(b, az + momentum * (az - ax), ax)
-                ax = torch.where(b, az, ax)
-            x = torch.where(b, z, x)
+                ay[r] = az[r] = ax[r]
+        x, ax = z, az
         t = torch.where(better, t_next, torch.ones_like(t))
         fx = torch.where(better, fz, fx)
         step = torch.where(better, step * growth, step)
-        iters[idx] = it
 
         hist = torch.cat([hist[:, 1:], fx[:, None]], dim=1)
         scale = torch.maximum(fx.abs(), hist[:, 0].abs()).clamp_min(1e-12)
         stop = (it >= max(min_iter, window)) & ((hist[:, 0] - fx) <= tol * scale)
         if it == max_iter:
             stop = torch.ones_like(stop)
-        out[idx] = x
-        out_cost[idx] = fx
         if record_history:
+            iters[idx], out[idx], out_cost[idx] = it, x, fx
             history.append(out_cost.clone())
         if stop.all():
+            iters[idx], out[idx], out_cost[idx] = it, x, fx
             break
         if stop.any():
+            done = idx[stop]
+            iters[done], out[done], out_cost[done] = it, x[stop], fx[stop]
             keep = ~stop
             idx, p = idx[keep], p.subset(keep.nonzero().squeeze(1))
             x, y, t, fx, step, hist = x[keep], y[keep], t[keep], fx[keep], step[keep], hist[keep]
             if aff is not None:
                 ax, ay = ax[keep], ay[keep]
     return SolveResult(out, iters, out_cost, torch.stack(history) if record_history else None)
+
+
+def concat_solves(parts: list) -> SolveResult:
+    """The solves of consecutive chunks of a batch as one `SolveResult` (without histories)."""
+    if len(parts) == 1:
+        return parts[0]
+    return SolveResult(torch.cat([q.x for q in parts]), torch.cat([q.iterations for q in parts]),
+                       torch.cat([q.cost for q in parts]))
+
+
+def _too_long(gz: torch.Tensor, gy: torch.Tensor, grad: torch.Tensor, z: torch.Tensor, y: torch.Tensor,
+              step: torch.Tensor) -> torch.Tensor:
+    """Per sample ``(N,)``: the smooth value `gz` at `z` lies above its quadratic model around `y`
+    (value `gy`, gradient `grad`, curvature ``1 / step``), i.e. the step was too long."""
+    d = (z - y).flatten(1)
+    linear = (grad.flatten(1) * d).sum(1)
+    model = gy + linear + d.mul_(d).sum(1) / (2 * step)
+    return gz > model + 1e-6 * gy.abs() + 1e-12
