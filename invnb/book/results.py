@@ -241,6 +241,16 @@ def provenance_markdown(result: dict, title: str = "How these numbers were made"
     return "\n".join(lines)
 
 
+class _Text(str):
+    """Text that displays bare, as Markdown and as plain text (no quotes), on this page and across pages."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
 def glue_values(values: dict, digits: int = 3) -> dict:
     """Glue findings into the page (``myst_nb.glue``); returns what was glued, key -> text.
 
@@ -249,9 +259,9 @@ def glue_values(values: dict, digits: int = 3) -> dict:
     Markdown ``"0.881 ± 0.010"`` (the 95% interval; the value alone where there is none).
     NaN values are glued as the Markdown ``"–"``.
     """
-    from IPython.display import Markdown
     from myst_nb import glue
 
+    Markdown = _Text
     shown = {}
     for key, v in values.items():
         if isinstance(v, bool) or isinstance(v, str):
