@@ -9,7 +9,7 @@ import numpy as np
 
 from invnb.plot.colors import method_colors
 
-__all__ = ["plot_randomisation"]
+__all__ = ["plot_cascade_step", "plot_randomisation"]
 
 
 _LABELS = {
@@ -87,3 +87,55 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
         axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig
+
+
+def plot_cascade_step(summary: Sequence[Mapping], step: int, score: str = "spearman",
+                      colors: Mapping[str, object] | None = None, ax=None):
+    """One bar per method: a score at one cascade step, with +-1 sd over seeds.
+
+    Chosen at a step where every method's map still has a ranking (for the inverse: before the
+    randomised model's inverse becomes empty), the comparison does not depend on how an empty
+    map is scored.
+
+    Parameters
+    ----------
+    summary : sequence of dict
+        Rows of :func:`invnb.eval.randomisation_summary`.
+    step : int
+        Number of top layers re-initialised.
+    score : str
+        A score column, e.g. ``"spearman"``; lower = the map depends more on the weights.
+    colors : mapping, optional
+        Colour per method; default :func:`invnb.plot.method_colors`.
+    ax : Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> rows = [{"method": "a", "mode": "cascade", "step": 1, "layer": "fc", "spearman": 0.5, "spearman_sd": 0.1}]
+    >>> plot_cascade_step(rows, 1).axes[0].get_title()
+    'Spearman, trained vs random map after 1 top layers re-initialised (fc)'
+    """
+    rows = sorted((r for r in summary if r["mode"] == "cascade" and r["step"] == step),
+                  key=lambda r: r[score])
+    if not rows:
+        raise ValueError(f"no cascade rows at step {step}")
+    colors = dict(colors or method_colors([r["method"] for r in rows]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    ax.barh(y, [r[score] for r in rows], xerr=[r.get(f"{score}_sd", 0.0) for r in rows],
+            color=[colors.get(r["method"]) for r in rows], alpha=0.85)
+    ax.set_yticks(y)
+    ax.set_yticklabels([r["method"] for r in rows], fontsize=10)
+    ax.set_xlabel(f"{_LABELS.get(score, score)} with the trained model's map (lower: depends more on the weights)",
+                  fontsize=10)
+    ax.set_title(f"{_LABELS.get(score, score)} after {step} top layers re-initialised ({rows[0]['layer']})",
+                 fontsize=11)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.figure.tight_layout()
+    return ax.figure

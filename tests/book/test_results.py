@@ -1,0 +1,99 @@
+"""The numbers the book's prose states come from the bundled JSON, never typed by hand.
+
+The findings boxes and the rewritten pages glue every measured number
+(``invnb.book.results``); these tests check that the glued values equal the
+bundled files, and that those pages' prose holds no typed measurement.
+"""
+
+import math
+import re
+
+import nbformat
+import pytest
+from conftest import REPO as ROOT
+
+from invnb.book.results import (benchmark_findings, chirp_findings, claim1_rows, claim1_table, load_json,
+                                provenance_markdown, sanity_findings)
+
+RESULTS = ROOT / "data" / "results"
+#: Pages whose prose states no measured number except through glue.
+GLUED_PAGES = ["book/intro.md", "notebooks/02_tradeoff.ipynb", "notebooks/02b_benchmark.ipynb",
+               "notebooks/02c_sanity.ipynb"]
+#: A measured-looking number: a decimal with two or more digits after the point.
+MEASURED = re.compile(r"(?<![\w.])[-+]?\d*\.\d{2,}(?![\w.])")
+
+
+def _prose(path):
+    if path.suffix == ".md":
+        return path.read_text()
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def _strip_code_and_math(text):
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"\$\$.*?\$\$", "", text, flags=re.S)
+    text = re.sub(r"\$[^$\n]+\$", "", text)
+    return re.sub(r"`[^`]*`", "", text)
+
+
+@pytest.mark.parametrize("page", GLUED_PAGES)
+def test_prose_types_no_measured_number(page):
+    found = MEASURED.findall(_strip_code_and_math(_prose(ROOT / page)))
+    assert not found, f"{page}: glue these numbers from the bundled JSON instead: {found}"
+
+
+def test_benchmark_findings_equal_the_json():
+    results = load_json(RESULTS / "synthetic_benchmark" / "results.json")
+    by = {r["method"]: r for r in results["rows"]}
+    found = benchmark_findings(results)
+    assert found["n_images"] == results["n_images"]
+    for column in ("mass_in_mask", "pointing_game", "tradeoff_auc_soft"):
+        assert found[f"inverse_{column}"] == pytest.approx(by["inverse"][column])
+        assert found[f"raw_{column}"] == pytest.approx(by["inverse.abs_x"][column])
+        assert found[f"paper_{column}"] == pytest.approx(by["inverse_paper"][column])
+        best = found[f"best_{column}_method"]
+        kept = best + (".pp" if found[f"best_{column}_processed"] == "post-processed" else "")
+        assert found[f"best_{column}"] == pytest.approx(by[kept][column])
+        # no baseline, raw or post-processed, beats the one reported as best
+        rivals = [r[column] for name, r in by.items() if name.split(".")[0] not in
+                  ("inverse", "inverse_paper", "random", "uniform", "sobel", "object_mask")
+                  and (name.count(".") == 0 or name.endswith(".pp")) and math.isfinite(r[column])]
+        assert found[f"best_{column}"] == pytest.approx(max(rivals))
+    assert found["object_amount"] == pytest.approx(results["object"]["amount"])
+
+
+def test_claim1_keeps_each_baselines_better_score():
+    results = {"rows": [{"method": "inverse", "mass_in_mask": 0.9, "deletion_auc": 0.2},
+                        {"method": "occlusion", "mass_in_mask": 0.7, "deletion_auc": 0.15},
+                        {"method": "occlusion.pp", "mass_in_mask": 0.8, "deletion_auc": 0.18}],
+               "standard_errors": {"occlusion.pp": {"mass_in_mask": 0.01}}}
+    rows = claim1_rows(results, {"mass_in_mask": True, "deletion_auc": False})
+    occ = rows[-1]
+    assert occ["mass_in_mask"]["value"] == 0.8 and occ["mass_in_mask"]["processed"]
+    assert occ["deletion_auc"]["value"] == 0.15 and not occ["deletion_auc"]["processed"]
+    assert occ["mass_in_mask"]["interval"] == pytest.approx(1.96 * 0.01, rel=1e-3)
+    table = claim1_table(results, {"mass_in_mask": True, "deletion_auc": False})
+    assert "**0.900**" in table and "**0.150**" in table
+
+
+def test_sanity_and_chirp_findings_equal_the_json():
+    summary = load_json(RESULTS / "sanity_checks" / "summary.json")
+    found = sanity_findings(summary)
+    assert found["sanity_inverse_spearman"] == pytest.approx(summary["criterion"]["inverse_spearman"])
+    step = found["sanity_last_nonempty_step"]
+    row = next(r for r in summary["rows"] if r["method"] == "inverse" and r["mode"] == "cascade"
+               and r["step"] == step)
+    assert row["spearman"] > 0 and found["sanity_inverse_spearman_nonempty"] == pytest.approx(row["spearman"])
+    chirp = load_json(RESULTS / "vdsr_chirp" / "summary.json")
+    cf = chirp_findings(chirp)
+    x2 = next(c for c in chirp["chirp"] if c["scale"] == 2 and c["setting"] == "default")
+    assert cf["chirp_default_min"] == pytest.approx(x2["band"]["radial"]["value"])
+
+
+def test_provenance_note_names_every_run():
+    summary = load_json(RESULTS / "sanity_checks" / "summary.json")
+    note = provenance_markdown(summary)
+    assert "dropdown" in note
+    for run in summary.get("merged_from", [summary]):
+        assert run["git_commit"][:7] in note
