@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from invnb.datasets import make_shapes, normalize
-from invnb.eval.cost import environment, measure_inverse_cost
+from invnb.eval.cost import cost_markdown, environment, measure_inverse_cost
 from invnb.inverse import LayerwiseInverse
 from invnb.models import load_embedded, load_resnet, load_vgg
 
@@ -73,8 +73,14 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=777001, help="make_shapes seed of the images (a development seed)")
     p.add_argument("--forward-repeats", type=int, default=5)
     p.add_argument("--inverse-repeats", type=int, default=1, help="timed inverse runs (their median counts)")
-    p.add_argument("--out", type=Path, default=None, help="JSON file to write (default: print only)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON file to write, and its markdown table beside it (.md; default: print only)")
+    p.add_argument("--markdown", type=Path, default=None, metavar="JSON",
+                   help="only write the markdown table (.md) of a finished run's JSON file")
     args = p.parse_args(argv)
+    if args.markdown is not None:
+        args.markdown.with_suffix(".md").write_text(cost_markdown(json.loads(args.markdown.read_text())))
+        return 0
     torch.set_num_threads(args.threads)
     env = environment(args.device)
     rows = []
@@ -105,6 +111,7 @@ def main(argv=None) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1))
+        args.out.with_suffix(".md").write_text(cost_markdown(out))
         print(f"wrote {args.out}")
     return 0
 

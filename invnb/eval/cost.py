@@ -23,7 +23,8 @@ from typing import Callable, Optional
 
 import torch
 
-__all__ = ["LayerCost", "InverseCost", "time_forward", "measure_inverse_cost", "layer_costs", "environment"]
+__all__ = ["LayerCost", "InverseCost", "time_forward", "measure_inverse_cost", "layer_costs", "environment",
+           "cost_markdown"]
 
 
 @dataclass
@@ -211,8 +212,10 @@ def measure_inverse_cost(inverse, x: torch.Tensor, target=None, *, setting: str 
 
     Examples
     --------
+    >>> from invnb.inverse import LayerwiseInverse
     >>> cost = measure_inverse_cost(LayerwiseInverse(model), x, setting="default")
-    >>> round(cost.forward_equivalents), [l.name for l in cost.layers][:2]
+    >>> cost.forward_equivalents > 1, cost.layers[0].name
+    (True, 'classifier.6')
     """
     model = inverse.model
     n = int(x.shape[0])
@@ -272,3 +275,45 @@ def environment(device: torch.device | str = "cpu") -> dict:
             pass
     return {"device": str(device), "device_name": name, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "git_commit": git_commit()}
+
+
+def cost_markdown(run: dict) -> str:
+    """A markdown table of a forward-equivalents run, with its command and environment under it.
+
+    Parameters
+    ----------
+    run : dict
+        What ``benchmarks/bench_forward_equivalents.py --out`` writes: ``rows`` (each an
+        `InverseCost.as_dict` with ``model`` and ``size``), ``command`` and ``environment``.
+
+    Returns
+    -------
+    str
+        One row per model, size, setting and batch size: forward-equivalents (wall and CPU time),
+        seconds per image of the inverse, milliseconds per image of the forward pass, and the
+        candidates of ``mask_weight="auto"`` walked per image.
+
+    Examples
+    --------
+    >>> row = dict(model="m", size=64, setting="default", batch_size=2, forward_equivalents=30.0,
+    ...            forward_equivalents_cpu=31.0, inverse_seconds_per_image=0.05, forward_seconds_per_image=0.002)
+    >>> env = {"device": "cpu", "device_name": "x", "torch": "2", "threads": 1, "git_commit": "abc"}
+    >>> print(cost_markdown({"rows": [row], "command": "python b.py", "environment": env}).splitlines()[2])
+    | m | 64 | default | 2 | 30.0 | 31.0 | 0.050 | 2.00 | - |
+    """
+    lines = ["| model | px | setting | batch | forward-equivalents | (CPU time) | inverse s/image | "
+             "forward ms/image | candidates/image |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in run["rows"]:
+        cand = r.get("candidates_tried_mean")
+        timed = r.get("inverse_images_timed")
+        setting = r["setting"] + (f" (timed on {timed} of {r['batch_size']})" if timed else "")
+        lines.append(f"| {r['model']} | {r['size']} | {setting} | {r['batch_size']} | "
+                     f"{r['forward_equivalents']:.1f} | {r['forward_equivalents_cpu']:.1f} | "
+                     f"{r['inverse_seconds_per_image']:.3f} | {r['forward_seconds_per_image'] * 1e3:.2f} | "
+                     f"{'-' if cand is None else f'{cand:.2f}'} |")
+    env = run["environment"]
+    lines += ["", f"Command: `{run['command']}`", "",
+              f"Device: {env['device']} ({env['device_name']}), {env['threads']} torch thread(s), torch "
+              f"{env['torch']}, commit `{str(env.get('git_commit'))[:7]}`."]
+    return "\n".join(lines) + "\n"

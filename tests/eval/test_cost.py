@@ -131,3 +131,19 @@ def test_environment_names_the_run():
     env = environment("cpu")
     assert env["device"] == "cpu" and env["torch"] == torch.__version__ and env["threads"] >= 1
     assert "git_commit" in env
+
+
+def test_cost_markdown_has_one_row_per_measurement_with_its_ratios():
+    from invnb.eval.cost import cost_markdown
+
+    rows = [dict(model="smallvgg", size=64, setting=s, batch_size=b, forward_equivalents=fe,
+                 forward_equivalents_cpu=fe + 1, inverse_seconds_per_image=0.1, forward_seconds_per_image=0.002,
+                 candidates_tried_mean=1.5 if s == "default" else None, inverse_images_timed=1 if s == "paper" else None)
+            for s, b, fe in (("default", 32, 30.84), ("paper", 32, 303.0))]
+    env = {"device": "cpu", "device_name": "some CPU", "torch": "2.x", "threads": 1, "git_commit": "0123456789"}
+    text = cost_markdown({"rows": rows, "command": "python benchmarks/bench_forward_equivalents.py", "environment": env})
+    table = [ln for ln in text.splitlines() if ln.startswith("| smallvgg")]
+    assert len(table) == 2
+    assert "| 30.8 | 31.8 |" in table[0] and "| 1.50 |" in table[0]
+    assert "paper (timed on 1 of 32)" in table[1] and table[1].endswith("| - |")
+    assert "`python benchmarks/bench_forward_equivalents.py`" in text and "commit `0123456`" in text
