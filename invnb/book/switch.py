@@ -36,7 +36,7 @@ def model_switch(views: Mapping[str, Any], description: str = "model"):
     names = list(views)
     menu = w.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0, description=description)
     stack = w.Stack(list(views.values()), selected_index=0)
-    link = w.jslink((menu, "value"), (stack, "selected_index"))
+    link = w.jslink((menu, "index"), (stack, "selected_index"))
     box = w.VBox([menu, stack])
     box.links = [link]  # keep the link alive with the widget
     return box
