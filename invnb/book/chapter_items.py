@@ -31,17 +31,22 @@ import torch
 
 from invnb.runs.tasks import worker_cached
 
-__all__ = ["classifier", "image_batch", "reid_item", "tradeoff_item", "vdsr_model", "sr_samples", "vdsr_item"]
+__all__ = ["EMBEDDED_NAMES", "classifier", "image_batch", "reid_item", "tradeoff_item", "vdsr_model", "sr_samples", "vdsr_item"]
+
+
+#: Chapter model names that mean an embedded shape classifier (``"embedded"`` is the SmallVGG).
+EMBEDDED_NAMES = {"embedded": "smallvgg", "smallvgg": "smallvgg", "smallresnet": "smallresnet"}
 
 
 def classifier(model_name: str, checkpoint: str | None, vgg_weights: Any, device: str) -> torch.nn.Module:
-    """The chapters' classifier: the embedded SmallVGG (``model_name="embedded"``) or a torchvision VGG or
-    ResNet (:data:`invnb.models.IMAGENET_NAMES`, weights `vgg_weights`)."""
+    """The chapters' classifier: an embedded shape classifier (``model_name`` ``"embedded"`` or
+    ``"smallvgg"``: the SmallVGG; ``"smallresnet"``: the SmallResNet, :func:`invnb.models.load_embedded`)
+    or a torchvision VGG or ResNet (:data:`invnb.models.IMAGENET_NAMES`, weights `vgg_weights`)."""
+    from invnb.models.embedded import load_embedded
     from invnb.models.resnet import load_imagenet_classifier
-    from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, load_embedded_model
 
-    if model_name == "embedded":
-        return load_embedded_model(Path(checkpoint or EMBEDDED_CHECKPOINT), device=device)
+    if model_name in EMBEDDED_NAMES:
+        return load_embedded(EMBEDDED_NAMES[model_name], None if checkpoint is None else Path(checkpoint), device=device)
     return load_imagenet_classifier(model_name, weights=vgg_weights, device=device)
 
 
@@ -71,7 +76,7 @@ def image_batch(first: int, batch_size: int, *, model_name: str, n_images: int, 
     masks : torch.Tensor or None
         ``(n, H, W)`` bool object masks of the shapes; None for ImageNet.
     """
-    if model_name == "embedded":
+    if model_name in EMBEDDED_NAMES:
         x_all, masks_all = worker_cached(_shapes, n_images, seed)
         if not 0 <= first < len(x_all):
             raise ValueError(f"batch start {first} is outside the {len(x_all)} images")
@@ -120,7 +125,9 @@ def reid_item(key: str, *, setting: str, mask_weight: float | None, batch_size: 
     Returns
     -------
     dict
-        ``hits`` (n_layers, 2, n) bool (top-1 / top-5 re-identified), ``layers`` (n_layers,),
+        ``hits`` (n_layers, 2, n) bool (top-1 / top-5 re-identified), ``hits_rescaled`` the same
+        with each inverse feature rescaled to the norm of the forward activation it replaces
+        (this separates what the inverse keeps from how weak it is), ``layers`` (n_layers,),
         ``failed`` (n,), ``classes`` (n,), ``amount`` (n,) amount of activation.
     """
     from invnb.eval.reid import amount_of_activation, reid_rates
@@ -138,7 +145,13 @@ def reid_item(key: str, *, setting: str, mask_weight: float | None, batch_size: 
     inverse = LayerwiseInverse.from_setting(model, setting, **kwargs)
     res = inverse.invert(x)
     reid = reid_rates(stack, res.features, res.classes, failed=res.failed)
-    return {"hits": reid.hits, "layers": torch.tensor(reid.layers), "failed": res.failed,
+    acts = stack.record(x)
+    rescaled = [None if t is None else
+                t * (a.flatten(1).norm(dim=1) / t.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, *[1] * (t.dim() - 1))
+                for t, a in zip(res.features, acts)]
+    reid_rescaled = reid_rates(stack, rescaled, res.classes, layers=reid.layers, failed=res.failed)
+    return {"hits": reid.hits, "hits_rescaled": reid_rescaled.hits, "layers": torch.tensor(reid.layers),
+            "failed": res.failed,
             "classes": res.classes, "amount": amount_of_activation(res.input, x)}
 
 

@@ -116,8 +116,9 @@ class InverseExplorer:
         Names of the K classes (default ``"class 0"``, ...).
     labels : torch.Tensor, optional
         ``(N,)`` true classes, shown in the image menu.
-    mask_weights : sequence of float
-        The values the ``mask_weight`` slider offers.
+    mask_weights : sequence of float or "auto"
+        The values the ``mask_weight`` slider offers; ``"auto"`` is the
+        default inverse's per-image choice (the weight it picked is shown).
     inverse_kwargs : mapping, optional
         Other arguments of :class:`invnb.LayerwiseInverse` (``penalty``,
         ``solver``, ``max_iter``, ...).
@@ -144,21 +145,21 @@ class InverseExplorer:
         std: Sequence[float] | None = None,
         class_names: Sequence[str] | None = None,
         labels: torch.Tensor | None = None,
-        mask_weights: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+        mask_weights: Sequence[float | str] = ("auto", 0.5, 1.0, 2.0, 4.0),
         inverse_kwargs: Mapping[str, Any] | None = None,
         store: ResultStore | None = None,
         size: int = 160,
     ):
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             raise ValueError(f"x must be a (N, C, H, W) tensor of images, got {getattr(x, 'shape', type(x))}")
-        if len(mask_weights) == 0 or any(float(m) < 0 for m in mask_weights):
-            raise ValueError(f"mask_weights must be a non-empty list of numbers >= 0, got {list(mask_weights)}")
+        if len(mask_weights) == 0 or any(m != "auto" and (isinstance(m, str) or float(m) < 0) for m in mask_weights):
+            raise ValueError(f"mask_weights must be a non-empty list of numbers >= 0 or 'auto', got {list(mask_weights)}")
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std (to undo the normalisation for display), or neither")
         self.model = model.eval()
         self.x = x.detach()
         self.mean, self.std = mean, std
-        self.mask_weights = [float(m) for m in mask_weights]
+        self.mask_weights = [_weight(m) for m in mask_weights]
         self.inverse_kwargs = dict(inverse_kwargs or {})
         if "mask_weight" in self.inverse_kwargs:
             raise ValueError("pass mask_weight through mask_weights, not inverse_kwargs")
@@ -199,7 +200,7 @@ class InverseExplorer:
         self._widget = None
 
     # ------------------------------------------------------------ computing
-    def _inverse(self, mask_weight: float) -> LayerwiseInverse:
+    def _inverse(self, mask_weight: float | str) -> LayerwiseInverse:
         if mask_weight not in self._inverses:
             self._inverses[mask_weight] = LayerwiseInverse(self.model, mask_weight=mask_weight, **self.inverse_kwargs)
         return self._inverses[mask_weight]
@@ -207,7 +208,7 @@ class InverseExplorer:
     @staticmethod
     def key(image: int, target: int, mask_weight: float) -> str:
         """Store key of one item, e.g. ``img3-pred-mw1``."""
-        return f"img{image}-{'pred' if target == PREDICTED else target}-mw{float(mask_weight):g}"
+        return f"img{image}-{'pred' if target == PREDICTED else target}-mw{_label(_weight(mask_weight))}"
 
     def _compute(self, image: int, target: int, mask_weight: float) -> ExplorerItem:
         x = self.x[image : image + 1]
@@ -218,6 +219,7 @@ class InverseExplorer:
         with torch.no_grad():
             again = int(self.model(res.input).argmax(1)[0])
         failed = bool(res.failed[0])
+        chosen = float(res.mask_weight[0]) if res.mask_weight is not None else float(mask_weight)
         attribution = res.attribution[0].cpu().numpy()
         return ExplorerItem(
             inverse_input=res.input[0].cpu().numpy(),
@@ -230,6 +232,7 @@ class InverseExplorer:
                 "reidentified": again == explained and not failed,
                 "amount": float(amount_of_activation(res.input, x)[0]),
                 "failed": failed,
+                "chosen_weight": chosen,
             },
         )
 
@@ -242,14 +245,14 @@ class InverseExplorer:
             Index into `x`.
         target : int
             Class to explain, or ``-1`` for the predicted class.
-        mask_weight : float, optional
+        mask_weight : float or "auto", optional
             Default: the first of `mask_weights`.
         """
         if not 0 <= image < len(self.x):
             raise IndexError(f"image {image} out of range 0..{len(self.x) - 1}")
         if target != PREDICTED and not 0 <= target < len(self.class_names):
             raise ValueError(f"target must be -1 (predicted) or a class in 0..{len(self.class_names) - 1}, got {target}")
-        mw = self.mask_weights[0] if mask_weight is None else float(mask_weight)
+        mw = self.mask_weights[0] if mask_weight is None else _weight(mask_weight)
         cache_key = (int(image), int(target), mw)
         if cache_key not in self._cache:
             key = self.key(image, target, mw)
@@ -310,14 +313,17 @@ class InverseExplorer:
         vmax = float(fwd.max())  # one scale: the inverse can only be weaker than the forward map
         return to_png(colorize(fwd, vmax), self.size), to_png(colorize(inv, vmax), self.size)
 
-    def _info_html(self, image: int, item: ExplorerItem, mask_weight: float) -> str:
+    def _info_html(self, image: int, item: ExplorerItem, mask_weight: float | str) -> str:
         s = item.scalars
         name = self.class_names
         true = "" if self.labels is None else f"true class <b>{html.escape(name[int(self.labels[image])])}</b>, "
         verdict = ("inverse input <b>re-identified</b>" if s["reidentified"]
                    else "inverse input <b>not re-identified</b>" + (" (all zero)" if s["failed"] else ""))
+        weight = _label(mask_weight)
+        if mask_weight == "auto" and "chosen_weight" in s:
+            weight += f" (it chose {s['chosen_weight']:g})"
         return (f"image {image}: {true}predicted <b>{html.escape(name[s['predicted']])}</b>; explaining "
-                f"<b>{html.escape(name[s['explained']])}</b> at mask_weight {mask_weight:g}: {verdict}; "
+                f"<b>{html.escape(name[s['explained']])}</b> at mask_weight {weight}: {verdict}; "
                 f"amount of activation {s['amount']:.3f}")
 
     def _image_options(self):
@@ -337,7 +343,7 @@ class InverseExplorer:
         controls = {
             "image": w.Dropdown(options=opts, description="image", style=style),
             "layer": w.Dropdown(options=[(self.layer_labels[k], k) for k in self.layers], description="layer", style=style),
-            "mask_weight": w.SelectionSlider(options=[(f"{m:g}", m) for m in self.mask_weights],
+            "mask_weight": w.SelectionSlider(options=[(_label(m), m) for m in self.mask_weights],
                                              value=self.mask_weights[0], description="mask_weight", style=style),
         }
         if with_target:
@@ -470,6 +476,15 @@ class InverseExplorer:
         outer = w.Stack(per_image, selected_index=0)
         link("image", outer)
         return w.VBox([w.HBox([ctl["image"], ctl["mask_weight"]]), ctl["layer"], outer, w.HTML(colour_scale_html())])
+
+
+def _weight(m: float | str) -> float | str:
+    """A ``mask_weight`` as the explorer keeps it: ``"auto"`` or a float."""
+    return "auto" if m == "auto" else float(m)
+
+
+def _label(m: float | str) -> str:
+    return "auto" if m == "auto" else f"{float(m):g}"
 
 
 class _StoreAdapter:

@@ -87,8 +87,9 @@ def show_image(t, ax=None, mean=None, std=None, title: str | None = None):
     return ax
 
 
-def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cmap: str = "jet",
-                     alpha: float = 0.5, vmax: float | None = None, title: str | None = None, colorbar: bool = False):
+def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cmap: str = "magma",
+                     alpha: float = 0.65, vmax: float | None = None, title: str | None = None, colorbar: bool = False,
+                     background: str = "grey"):
     """Draw an attribution map, optionally over its image.
 
     Parameters
@@ -100,9 +101,10 @@ def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cma
     ax : matplotlib Axes, optional
         Where to draw; a new figure when None.
     cmap : str
-        Colour map of the attribution.
+        Colour map of the attribution; a perceptually uniform one
+        (``"magma"``, ``"viridis"``) keeps equal steps of the map equally visible.
     alpha : float
-        Opacity of the map over the image (1 without an image).
+        Share of the map's colour in each pixel over the image (1 without an image).
     vmax : float, optional
         Value drawn at full colour; default the map's maximum. Give the same
         value to several panels to compare magnitudes.
@@ -110,20 +112,36 @@ def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cma
         Panel title.
     colorbar : bool
         Add a colour bar.
+    background : {"grey", "colour"}
+        ``"grey"``: the map is blended with a greyscale copy of the image, so
+        the image's own colours cannot be mistaken for the map's;
+        ``"colour"``: the map is drawn with opacity `alpha` over the image as it is.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    if background not in ("grey", "colour"):
+        raise ValueError(f"background must be 'grey' or 'colour', got {background!r}")
     ax = _ax(ax)
     a = to_numpy(attributions)
     a = a.reshape(a.shape[-2:]) if a.ndim == 3 and a.shape[0] == 1 else a
     if a.ndim != 2:
         raise ValueError(f"expected an (H, W) map, got shape {a.shape}.")
-    if image is not None:
-        show_image(image, ax=ax, mean=mean, std=std)
     vmax = float(a.max()) if vmax is None else float(vmax)
-    im = ax.imshow(a, cmap=cmap, vmin=0.0, vmax=vmax if vmax > 0 else 1.0, alpha=alpha if image is not None else 1.0)
+    norm = plt.Normalize(0.0, vmax if vmax > 0 else 1.0)
+    if image is not None and background == "grey":
+        img = to_image(image, mean, std)
+        grey = (img.mean(axis=2) if img.ndim == 3 else img)[..., None]
+        if grey.shape[:2] != a.shape:
+            raise ValueError(f"the map {a.shape} and the image {grey.shape[:2]} differ in size.")
+        colour = plt.get_cmap(cmap)(norm(np.clip(a, 0.0, None)))[..., :3]
+        ax.imshow((1 - alpha) * grey + alpha * colour, vmin=0, vmax=1)
+        im = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    else:
+        if image is not None:
+            show_image(image, ax=ax, mean=mean, std=std)
+        im = ax.imshow(a, cmap=cmap, norm=norm, alpha=alpha if image is not None else 1.0)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -132,8 +150,9 @@ def show_attribution(attributions, image=None, ax=None, mean=None, std=None, cma
     return ax
 
 
-def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cmap: str = "jet",
-                     alpha: float = 0.5, size: float = 1.8, colorbar: bool = True):
+def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cmap: str = "magma",
+                     alpha: float = 0.65, size: float = 1.8, colorbar: bool = True, width: float | None = None,
+                     fontsize: float = 9, row_labels: Sequence[str] | None = None, background: str = "grey"):
     """One row per image: the image, then each method's map over it.
 
     Parameters
@@ -145,10 +164,20 @@ def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cm
         (0 to its maximum; negative values clipped to 0).
     mean, std : sequence of float, optional
         Normalisation to undo for display.
+    cmap, alpha, background
+        As in :func:`show_attribution` (default: magma over a greyscale copy).
     size : float
-        Panel size in inches.
+        Panel size in inches (ignored when `width` is given).
     colorbar : bool
         Add one colour bar for all panels, in units of each map's maximum.
+    width : float, optional
+        Width of the whole figure in inches, colour bar included (e.g.
+        :data:`invnb.plot.PAGE_WIDTH`, the book's text width); the panels
+        share what the bar leaves.
+    fontsize : float
+        Size of the titles and row labels in points.
+    row_labels : sequence of str, optional
+        One label per image, left of its row.
 
     Returns
     -------
@@ -156,20 +185,34 @@ def attribution_grid(images, maps: Mapping[str, object], mean=None, std=None, cm
     """
     n = len(images)
     cols = 1 + len(maps)
-    fig, axes = plt.subplots(n, cols, figsize=(size * cols, size * n), squeeze=False)
+    bar = 0.8 if colorbar else 0.0
+    if width is not None:
+        size = (float(width) - bar) / cols
+    fig, axes = plt.subplots(n, cols, figsize=(size * cols, size * n + 0.35), squeeze=False)
     for i in range(n):
-        show_image(images[i], ax=axes[i, 0], mean=mean, std=std, title="input" if i == 0 else None)
+        show_image(images[i], ax=axes[i, 0], mean=mean, std=std)
+        if i == 0:
+            axes[i, 0].set_title("input", fontsize=fontsize)
+        if row_labels is not None:
+            axes[i, 0].set_axis_on()
+            axes[i, 0].set_xticks([])
+            axes[i, 0].set_yticks([])
+            axes[i, 0].set_ylabel(row_labels[i], fontsize=fontsize)
         for j, (name, m) in enumerate(maps.items(), start=1):
             show_attribution(m[i], image=images[i], ax=axes[i, j], mean=mean, std=std, cmap=cmap, alpha=alpha,
-                             title=name if i == 0 else None)
+                             background=background)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=fontsize)
     if colorbar:
-        shared_colorbar(fig, cmap=cmap, label="share of the map's maximum")
+        cb = shared_colorbar(fig, cmap=cmap, label="share of the map's maximum", width=bar)
+        cb.set_label("share of the map's maximum", fontsize=fontsize)
+        cb.ax.tick_params(labelsize=fontsize - 1)
     else:
         fig.tight_layout()
     return fig
 
 
-def shared_colorbar(fig, cmap: str = "jet", label: str = "", vmin: float = 0.0, vmax: float = 1.0,
+def shared_colorbar(fig, cmap: str = "magma", label: str = "", vmin: float = 0.0, vmax: float = 1.0,
                     width: float = 0.8):
     """Lay out ``fig`` and add one colour bar to the right of all its panels.
 
@@ -246,7 +289,7 @@ def plot_curves(curves, ax=None, image: int | None = None):
     return ax
 
 
-def plot_reid(reids, ax=None, k: int = 1):
+def plot_reid(reids, ax=None, k: int = 1, linestyles: Mapping[str, str] | None = None):
     """Re-identification rate per layer.
 
     Parameters
@@ -257,19 +300,23 @@ def plot_reid(reids, ax=None, k: int = 1):
         Where to draw.
     k : int
         Which top-k rate to draw.
+    linestyles : mapping of str to str, optional
+        Line style of some curves (e.g. ``{"default, rescaled": "--"}``); default solid.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
     ax = _ax(ax)
+    linestyles = dict(linestyles or {})
     if not isinstance(reids, Mapping):
         reids = {"": reids}
     names = None
     colors = method_colors([n for n in reids if n])
     for name, r in reids.items():
-        ax.plot(range(len(r.layers)), to_numpy(r.rate(k)), marker="o", label=name or None,
-                color=colors.get(name))
+        dashed = linestyles.get(name, "-") != "-"
+        ax.plot(range(len(r.layers)), to_numpy(r.rate(k)), marker="o", ms=3 if dashed else 4, label=name or None,
+                color=colors.get(name), ls=linestyles.get(name, "-"), alpha=0.7 if dashed else 1.0)
         names = r.names
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=90, fontsize="small")
