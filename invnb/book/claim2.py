@@ -57,6 +57,17 @@ def _ratio_at(agreement: dict, f: float, key: str = "error_vs_bicubic") -> float
     return float("nan")
 
 
+def _mean_in(agreement: dict, band) -> float:
+    """Mean of the attribution curve, divided by its maximum, over the bins inside a band."""
+    if not band:
+        return float("nan")
+    edges, att = agreement["edges"], agreement["curves"]["attribution"]
+    top = max((v for v in att if v is not None), default=float("nan"))
+    inside = [v / top for i, v in enumerate(att) if v is not None
+              and edges[i] >= band["lo"] - 1e-9 and edges[i + 1] <= band["hi"] + 1e-9]
+    return sum(inside) / len(inside) if inside and top > 0 else float("nan")
+
+
 def _gains(record: dict) -> list:
     from invnb.sr.response import FrequencyResponse
 
@@ -90,7 +101,9 @@ def claim2_findings(truths: Mapping[str, dict]) -> dict:
         overlaps the network's worst-error or worst-gain band) and ``n_default_corr_lo`` (its lowest
         output correlation on the chirp). Per network: ``n_label``, ``n_max_gain`` and ``n_max_gain_f``
         (the largest grating gain below the LR Nyquist frequency, over the scales), ``n_gain_above_1_text``,
-        ``n_scales``, ``n_sets`` (data sets found beside the embedded images, "none" if none), ``n_worse_hi``
+        ``n_att_at_worst_lo`` (the lowest mean attribution, over its maximum, inside the network's
+        worst-error band on the photographs, over attributions and scales), ``n_LAM_vis`` (LAM's Spearman
+        with the visibility of its blur path, as a range), ``n_scales``, ``n_sets`` (data sets found beside the embedded images, "none" if none), ``n_worse_hi``
         (the upper edge of the highest band below the LR Nyquist frequency where the network's error on the
         photographs exceeds bicubic's).
 
@@ -137,6 +150,15 @@ def claim2_findings(truths: Mapping[str, dict]) -> dict:
             n_over = sum(bool(r["agreement"]["default"]["overlap"].get("error"))
                          or bool(r["agreement"]["default"]["overlap"].get("gain")) for r in recs)
             out[f"{net}_default_dip_overlap_text"] = _count_text(n_over, len(recs))
+        at_worst = [_mean_in(a, a["bands"].get("error")) for r in recs
+                    for a in (r.get("agreement_photographs") or r["agreement"]).values() if a.get("bands")]
+        at_worst = [v for v in at_worst if math.isfinite(v)]
+        if at_worst:
+            out[f"{net}_att_at_worst_lo"] = min(at_worst)
+        vis = [float(r["attribution"]["LAM"]["spearman_with_path_visibility"]) for r in recs
+               if "spearman_with_path_visibility" in r["attribution"].get("LAM", {})]
+        if vis:
+            out[f"{net}_LAM_vis"] = f"{min(vis):.2f} to {max(vis):.2f}" if len(vis) > 1 else f"{vis[0]:.2f}"
         corr = [r["attribution"]["default"]["fidelity"]["correlation"] for r in recs
                 if "fidelity" in r["attribution"].get("default", {})]
         if corr:
@@ -296,9 +318,12 @@ def provenance_note(sources: Mapping[str, dict], title: str = "How these numbers
     lines = [f":::{{admonition}} {title}", ":class: dropdown note", "",
              "Every number on this page is read from these bundled files; none is typed.", ""]
     for path, s in sources.items():
-        commit = str(s.get("commit", s.get("git_commit", "?")))
-        dirty = " (uncommitted edits)" if commit.endswith("+dirty") else ""
-        parts = [f"commit `{commit[:7]}`{dirty}"]
+        commit = s.get("commit", s.get("git_commit"))
+        if commit is None:
+            parts = ["the file records no commit"]
+        else:
+            dirty = " (uncommitted edits)" if str(commit).endswith("+dirty") else ""
+            parts = [f"commit `{str(commit)[:7]}`{dirty}"]
         for key, text in (("device", "device {}"), ("torch", "torch {}"), ("threads", "{} thread(s)"),
                           ("weights", "weights `{}`")):
             if s.get(key) is not None:
