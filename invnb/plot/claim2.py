@@ -74,7 +74,7 @@ def plot_claim2_scale(record: Mapping, scale: int, label: str = "network", f_max
             axes[0].plot(f, v / scale_v, lw=1.8, color=CLAIM2_COLORS.get(m, "tab:gray"), label=_NAMES.get(m, m))
         axes[0].set_ylim(0, 1.05)
         axes[0].set_ylabel("attribution / max")
-        axes[0].legend(loc="lower right", ncol=3, frameon=True)
+        axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, borderaxespad=0.2)
         resp = FrequencyResponse.from_dict(record["response"])
         axes[1].plot(resp.frequencies, resp.gain("model"), "-o", ms=3, lw=1.5, color=_GAIN, label=f"{label}")
         axes[1].plot(resp.frequencies, resp.gain("bicubic"), "--", lw=1.3, color=_GAIN, label="bicubic")
@@ -96,8 +96,8 @@ def plot_claim2_scale(record: Mapping, scale: int, label: str = "network", f_max
             ax.axvline(nyq, color="0.3", ls=":", lw=1.2)
             ax.grid(True, alpha=0.3)
         axes[0].set_xlim(0, f_max if f_max is not None else max(top, nyq) * 1.02)
-        axes[0].set_title(f"x{scale}: LR Nyquist {nyq:.3f} cycles/px (dotted); grey: {label} worse than "
-                          "bicubic on the photographs")
+        fig.suptitle(f"x{scale}: LR Nyquist {nyq:.3f} cycles/px (dotted); grey: {label} worse than "
+                     "bicubic on the photographs", fontsize=9)
         axes[2].set_xlabel("frequency (cycles / HR pixel)")
     return fig
 
