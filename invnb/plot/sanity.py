@@ -22,7 +22,8 @@ _LABELS = {
 
 
 def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple(_LABELS),
-                       colors: Mapping[str, object] | None = None, axes=None):
+                       colors: Mapping[str, object] | None = None, axes=None,
+                       highlight: Sequence[str] | None = None):
     """Curves of each score vs the number of layers re-initialised (cascade, top layer first).
 
     Parameters
@@ -36,6 +37,9 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
         Colour per method; default :func:`invnb.plot.method_colors`.
     axes : sequence of Axes, optional
         One per score; a new figure otherwise.
+    highlight : sequence of str, optional
+        Methods drawn in colour with their bands; the others thin and grey, so that a
+        few curves stand out of many (default: every method in colour).
 
     Returns
     -------
@@ -66,19 +70,24 @@ def plot_randomisation(summary: Sequence[Mapping], scores: Sequence[str] = tuple
             ys = np.array([r[score] for r in rows])
             sd = np.array([r.get(f"{score}_sd", 0.0) for r in rows])
             layer_names.update({r["step"]: r["layer"] for r in rows})
-            ax.plot(xs, ys, "-o", ms=3, color=colors.get(m), label=m, lw=2 if m.startswith("inverse") else 1.2)
-            ax.fill_between(xs, ys - sd, ys + sd, color=colors.get(m), alpha=0.12, lw=0)
+            shown = highlight is None or m in highlight
+            color = colors.get(m) if shown else "0.7"
+            label = m if shown else ("other methods" if m == next(n for n in names if n not in highlight) else None)
+            ax.plot(xs, ys, "-o", ms=3 if shown else 2, color=color, label=label, zorder=3 if shown else 1,
+                    lw=(2 if m.startswith("inverse") else 1.4) if shown else 0.8)
+            if shown:
+                ax.fill_between(xs, ys - sd, ys + sd, color=color, alpha=0.12, lw=0)
             full = [r for r in summary if r["method"] == m and r["mode"] == "all"]
             if full:
-                ax.plot([xs.max() + 0.7], [full[0][score]], marker="*", ms=9, color=colors.get(m), ls="none")
-        ax.set_title(_LABELS.get(score, score), fontsize=10)
-        ax.set_xlabel("k top layers re-initialised (cascade); * = all at once", fontsize=9)
+                ax.plot([xs.max() + 0.7], [full[0][score]], marker="*", ms=9 if shown else 6, color=color, ls="none")
+        ax.set_title(_LABELS.get(score, score), fontsize=11)
+        ax.set_xlabel("top layers re-initialised (* all at once)", fontsize=10)
         ax.grid(alpha=0.3)
     if layer_names:
         steps = sorted(layer_names)
         for ax in axes:
             ax.set_xticks(steps)
-            ax.set_xticklabels([f"{s}: {layer_names[s]}" if s else "0: trained" for s in steps], fontsize=7,
+            ax.set_xticklabels([f"{s}: {layer_names[s]}" if s else "0: trained" for s in steps], fontsize=9,
                                rotation=60, ha="right")
     if legend_ax is not None:
         legend_ax.axis("off")
