@@ -32,7 +32,7 @@ from invnb.eval.sanity import SCORES  # noqa: E402
 from invnb.eval.sanity_run import run_sanity_checks  # noqa: E402
 from invnb.models import EMBEDDED_MODELS  # noqa: E402
 
-PUBLISHED = ("summary.csv", "summary.json", "summary.md", "randomisation.png")
+PUBLISHED = ("summary.csv", "summary.json", "summary.md", "randomisation.png", "rows.jsonl")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--summary-only", action="store_true",
                    help="compute nothing: summarise the rows already in --out (e.g. of an interrupted run)")
     p.add_argument("--no-progress", action="store_true", help="print no line per finished step")
-    p.add_argument("--publish", type=Path, default=None, help="also copy the summary files and figure here")
+    p.add_argument("--publish", type=Path, default=None, help="also copy the summary files, the per-image rows and the figure here")
     args = p.parse_args(argv)
     unknown = sorted(set(args.methods) - set(available_methods()))
     if unknown:

@@ -229,3 +229,6 @@ def test_bundled_results_are_complete_and_for_the_shipped_model():
     assert criterion(res["rows"]) == res["criterion"]
     get = {(r["method"], r["mode"]): r for r in res["rows"]}
     assert get[("sobel", "all")]["spearman"] == pytest.approx(1.0)  # model-free control
+    # one run at one clean commit, every method (no merge of runs)
+    assert "merged_from" not in res and "--methods" not in res["command"]
+    assert len(res["git_commit"]) == 40 and not res["git_commit"].endswith("+dirty")
