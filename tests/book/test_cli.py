@@ -104,7 +104,7 @@ def test_bad_notebook_gives_exit_status_2():
 def explorer_run(tmp_path_factory):
     """One CLI run of the explorer chapter with non-default parameters (2 images, one weight)."""
     out = tmp_path_factory.mktemp("cli") / "explorer"
-    proc = cli("run", "04", "--param", "n_images=2", "--param", "mask_weights=[1.5]",
+    proc = cli("run", "04", "--param", "n_images=2", "--param", "mask_weights=[1.5]", "--param", "models=['smallvgg']",
                "--out", str(out), "--no-progress")
     return out, proc
 
@@ -129,7 +129,7 @@ def test_cli_run_resumes_finished_items(explorer_run):
     assert first.returncode == 0, first.stderr[-3000:]
     stored = sorted((out / "items").glob("*/*.npz"))
     mtimes = {p.name: p.stat().st_mtime_ns for p in stored}
-    second = cli("run", "04", "--param", "n_images=3", "--param", "mask_weights=[1.5]",
+    second = cli("run", "04", "--param", "n_images=3", "--param", "mask_weights=[1.5]", "--param", "models=['smallvgg']",
                  "--out", str(out), "--no-progress")
     assert second.returncode == 0, second.stderr[-3000:]
     executed = nbformat.read(out / "04_explorer.ipynb", as_version=4)
