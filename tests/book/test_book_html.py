@@ -109,7 +109,8 @@ def small_book(tmp_path_factory, vendored):
     src = tmp_path_factory.mktemp("book")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "off"
-    config["sphinx"]["config"]["html_static_path"] = [str(vendored), str(ROOT / "book" / "_static_js")]
+    config["sphinx"]["config"]["html_static_path"] = [str(vendored), str(ROOT / "book" / "_static_js"),
+                                                      str(ROOT / "book" / "_static_css")]
     config["bibtex_bibfiles"] = ["references.bib"]
     config["sphinx"]["local_extensions"] = {name: str(ROOT / "book" / "_ext")
                                             for name in config["sphinx"]["local_extensions"]}
