@@ -73,6 +73,7 @@ def test_test_extra_installs_every_third_party_module_the_tests_import():
 
     root = ROOT
     local = {p.stem for p in (root / "tests").rglob("*.py")} | {p.stem for p in (root / "scripts").glob("*.py")}
+    local |= {p.stem for p in (root / "book" / "_ext").glob("*.py")}  # the book's Sphinx extensions
     local |= {"invnb", "conftest", "cases"}
     project = _pyproject()["project"]
     reqs = [*project["dependencies"], *project["optional-dependencies"]["test"]]
