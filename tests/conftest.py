@@ -1,5 +1,6 @@
 """Shared, seeded fixtures: tiny models that need no download."""
 
+import copy
 import os
 from pathlib import Path
 
@@ -96,6 +97,17 @@ def tiny_vgg_bn():
 @pytest.fixture(scope="session")
 def tiny_batch():
     return torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.fixture(scope="session")
+def model64(tiny_vgg):
+    """`tiny_vgg` in float64, so that a batch and its sub-batches round alike."""
+    return copy.deepcopy(tiny_vgg).double()
+
+
+@pytest.fixture(scope="session")
+def x64(tiny_batch):
+    return tiny_batch.double()
 
 
 def tiny_cnn(seed=0, classes=5, pool=nn.AdaptiveAvgPool2d):

@@ -4,7 +4,6 @@ max_iter, a fixed weight and the paper setting keep their caps. The search still
 largest candidate whose inverse keeps the class, each image's inverse being that candidate's
 walk on its own."""
 
-import copy
 
 import pytest
 import torch
@@ -16,14 +15,6 @@ from invnb.inverse.settings import DEFAULT_AUTO_MAX_ITER
 WEIGHTS = (0.3, 1.0, 3.0, 9.0)
 
 
-@pytest.fixture(scope="module")
-def model64(tiny_vgg):
-    return copy.deepcopy(tiny_vgg).double()
-
-
-@pytest.fixture(scope="module")
-def x64(tiny_batch):
-    return tiny_batch.double()
 
 
 def _caps(monkeypatch, name="solve_fista"):

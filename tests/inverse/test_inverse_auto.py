@@ -1,6 +1,5 @@
 """mask_weight="auto", the dilated target mask and the attribution kinds (answers, not only shapes)."""
 
-import copy
 
 import pytest
 import torch
@@ -13,15 +12,6 @@ from invnb.inverse.targets import target_mask
 WEIGHTS = (0.3, 0.7, 1.0, 1.5)
 
 
-@pytest.fixture(scope="module")
-def model64(tiny_vgg):
-    """float64, so that a batch and its sub-batches round alike."""
-    return copy.deepcopy(tiny_vgg).double()
-
-
-@pytest.fixture(scope="module")
-def x64(tiny_batch):
-    return tiny_batch.double()
 
 
 @pytest.fixture(scope="module")
