@@ -99,6 +99,16 @@ def tiny_batch():
     return torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread while a module runs (restored after): for modules of many small autograd ops,
+    which two threads on a shared, loaded 2-core machine slowed 20-fold."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture(scope="session")
 def model64(tiny_vgg):
     """`tiny_vgg` in float64, so that a batch and its sub-batches round alike."""

@@ -12,13 +12,7 @@ from invnb.inverse.settings import VDSR_OUTPUT_FIT, VDSR_OUTPUT_FIT_EVALS
 from invnb.models import VDSR
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One thread: small convolutions on a busy machine are much slower with several."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gen(seed):

@@ -16,14 +16,7 @@ from invnb import LayerStack, LayerwiseInverse, UnsupportedLayerError
 from invnb.inverse import PooledConv, ResidualSum, residual_layers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread while this module runs (restored after): the block solves are many small
-    autograd ops, which two threads on a shared, loaded 2-core machine slowed 20-fold."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomise_bn(model, seed=1):

@@ -14,14 +14,7 @@ from invnb.models import EMBEDDED_RESNET_CHECKPOINT, SmallResNet, load_embedded_
 SEED = 424242  # not a training seed (< 10**6), nor the development set's (777001)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread while this module runs (restored after): the block solves are many small
-    autograd ops, which two threads on a shared, loaded 2-core machine slowed 20-fold."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
