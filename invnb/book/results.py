@@ -22,7 +22,7 @@ from pathlib import Path
 
 __all__ = [
     "BASELINE_EXCLUDED", "CLAIM1_COLUMNS", "benchmark_findings", "chirp_findings", "claim1_rows", "claim1_table",
-    "gaps_table", "glue_values", "load_json", "provenance_markdown", "sanity_findings",
+    "gaps_table", "glue_values", "live_provenance_markdown", "load_json", "provenance_markdown", "sanity_findings",
 ]
 
 #: Columns of the claim-1 table, each with True when higher is better.
@@ -237,6 +237,40 @@ def provenance_markdown(result: dict, title: str = "How these numbers were made"
         dirty = " with uncommitted edits" if commit.endswith("+dirty") else ""
         lines.append(f"- `{run.get('command', result['command'])}`{what}: commit `{commit[:7]}`{dirty}, "
                      f"device {run.get('device', '?')}, torch {run.get('torch', result.get('torch', '?'))}.")
+    lines += ["", ":::"]
+    return "\n".join(lines)
+
+
+def live_provenance_markdown(facts: dict, title: str = "How these numbers were made") -> str:
+    """A collapsed MyST note for a page whose cells compute its numbers when the book is built.
+
+    It names the code and machine that computed them (invnb's commit, or its code
+    fingerprint outside git; torch; the threads) and then the page's inputs, one per line.
+
+    Parameters
+    ----------
+    facts : dict
+        The page's inputs, name -> value (model, checkpoint hash, seed, settings, device).
+
+    Examples
+    --------
+    >>> text = live_provenance_markdown({"seed": 0, "device": "cpu"})
+    >>> text.startswith(":::{admonition}") and "- seed: `0`" in text
+    True
+    """
+    import torch
+
+    from invnb.runs import code_fingerprint, git_commit
+
+    commit = git_commit()
+    code = f"commit `{commit[:7]}`" + (" with uncommitted edits" if commit.endswith("+dirty") else "") \
+        if commit else f"code fingerprint `{code_fingerprint()}`"
+    lines = [f":::{{admonition}} {title}", ":class: dropdown note", "",
+             "The cells of this page computed every number and figure on it when the page was built:",
+             f"invnb {code}, torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s).",
+             "Run the page again (`make book`, or papermill with other parameters) to recompute them.", "",
+             "Inputs:", ""]
+    lines += [f"- {name}: `{value}`" for name, value in facts.items()]
     lines += ["", ":::"]
     return "\n".join(lines)
 

@@ -93,8 +93,13 @@ def test_notebook_structure(path):
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and params[0] is code[0], "exactly one parameters cell, the first code cell"
     assert re.search(r"^output_dir\s*=", params[0].source, re.M), "the parameters set output_dir"
-    import_cells = [c for c in code if re.search(r"^(import|from) \S+", c.source, re.M)]
-    assert import_cells == [code[1]], "all imports in one cell, right after the parameters"
+    hidden = [c for c in code if {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))]
+    import_cells = [c for c in code if re.search(r"^(import|from) \S+", c.source, re.M) and c not in hidden]
+    assert import_cells == [code[1]], "all visible imports in one cell, right after the parameters"
+    for c in code:
+        if c not in hidden:
+            assert not re.search(r"\b(ResultStore|run_items|ItemTask|code_fingerprint)\b", c.source), \
+                "result-store and run plumbing sits in cells whose input is removed from the page"
     for c in code:
         assert not re.search(r"^\s*[!%]\s*(pip|wget|curl)", c.source, re.M), "no shell installs/downloads"
         assert "filterwarnings" not in c.source
