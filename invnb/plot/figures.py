@@ -244,7 +244,7 @@ def shared_colorbar(fig, cmap: str = "magma", label: str = "", vmin: float = 0.0
     cb = fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(vmin, vmax), cmap=cmap), cax=cax)
     if label:
         cb.set_label(label, fontsize="small")
-    cb.ax.tick_params(labelsize="x-small")
+    cb.ax.tick_params(labelsize="small")
     return cb
 
 
@@ -375,7 +375,7 @@ def plot_tradeoff(rows: Sequence[Mapping], ax=None, reid: str = "reid_top1", mod
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="x-small", ncol=2)
+    ax.legend(fontsize="small", ncol=2)
     return ax
 
 
@@ -442,7 +442,7 @@ def plot_tradeoff_comparison(rows: Sequence[Mapping], reid: str = "reid_top1", m
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-    axes[1].legend(handles.values(), handles.keys(), fontsize="x-small", ncol=2, loc="lower right")
+    axes[1].legend(handles.values(), handles.keys(), fontsize="small", ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
 

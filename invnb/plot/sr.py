@@ -84,7 +84,7 @@ def plot_fidelity_amount(
     for name, (amounts, fidelity) in curves.items():
         ax.plot(amounts, fidelity, "o-", label=name, color=method_color(name, default=None))
         for text, xv, yv in zip((labels or {}).get(name, ()), amounts, fidelity):
-            ax.annotate(str(text), (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize="x-small")
+            ax.annotate(str(text), (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize="small")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
@@ -123,7 +123,7 @@ def plot_chirp_profiles(profiles, scale: int, band=None, ax=None, title: str | N
     ax.set_xlabel("local frequency (cycles / HR pixel)")
     ax.set_ylabel("mean attribution |x_hat| / |x|")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
     return ax
@@ -216,7 +216,7 @@ def plot_band_retention(curves: Mapping[str, Sequence[float]], ax=None, title: s
     ax.set_xlabel("DCT band of 8x8 patches (zigzag order, 0 = DC)")
     ax.set_ylabel("retention |DCT(x_hat)| / |DCT(x)|")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
     return ax

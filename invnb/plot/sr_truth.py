@@ -88,7 +88,7 @@ def plot_frequency_response(responses: Sequence, ax=None, contrast: int | None =
         ax.set_ylabel("relative error of the output")
     ax.set_xlabel("grating frequency (cycles / HR pixel); dotted verticals: LR Nyquist 0.5 / scale")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="x-small", ncol=3)
+    ax.legend(fontsize="small", ncol=3)
     if title:
         ax.set_title(title, fontsize=10)
     return ax
@@ -127,7 +127,7 @@ def plot_band_error(curves: Mapping[str, object], ax=None, nyquist: float | None
     ax.set_xlabel("radial frequency (cycles / HR pixel)")
     ax.set_ylabel("relative error per band")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="x-small", ncol=2)
+    ax.legend(fontsize="small", ncol=2)
     if title:
         ax.set_title(title, fontsize=10)
     return ax
