@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 __all__ = [
-    "BASELINE_EXCLUDED", "CLAIM1_COLUMNS", "benchmark_findings", "chirp_findings", "claim1_rows", "claim1_table",
+    "BASELINE_EXCLUDED", "CLAIM1_COLUMNS", "benchmark_findings", "benchmark_verdicts", "chirp_findings", "claim1_rows", "claim1_table",
     "gaps_table", "glue_values", "live_provenance_markdown", "load_json", "provenance_markdown", "sanity_findings",
 ]
 
@@ -183,6 +183,74 @@ def benchmark_findings(results: dict) -> dict:
     out["object_amount"] = _num(obj.get("amount"))
     out["object_reid"] = _num(obj.get("reid_top1"))
     return out
+
+
+def benchmark_verdicts(findings: dict, gaps: dict | None = None) -> dict:
+    """The benchmark's verdict sentences, decided from the numbers (never typed by hand).
+
+    Parameters
+    ----------
+    findings : dict
+        :func:`benchmark_findings` of the run.
+    gaps : dict, optional
+        ``tradeoff_gaps.json`` of the same run: the inverse's trade-off AUC minus each
+        baseline's, with paired bootstrap intervals (``low``, ``high``) per mode.
+
+    Returns
+    -------
+    dict
+        ``mass_verdict`` and ``pointing_verdict`` (does the inverse's interval lie above the
+        best baseline's, overlap it, or lie below), and with `gaps` ``tradeoff_hard_verdict``,
+        ``tradeoff_soft_verdict`` and ``tradeoff_claim`` ("holds" only when no baseline's
+        curve is above the inverse's in either mode). A baseline counts once, in any of its
+        variants (raw, post-processed, its own kept input); the inverse's kinds and the
+        object mask are no baselines.
+
+    Examples
+    --------
+    >>> f = {"inverse_mass_in_mask": 0.88, "inverse_mass_in_mask_ci": 0.01, "best_mass_in_mask": 0.78,
+    ...      "best_mass_in_mask_ci": 0.02, "best_mass_in_mask_method": "occlusion"}
+    >>> benchmark_verdicts(f)["mass_verdict"]
+    'The inverse leads in mass beyond both intervals.'
+    """
+    out = {}
+    for column, what in (("mass_in_mask", "mass"), ("pointing_game", "the pointing game")):
+        if f"best_{column}" not in findings or f"inverse_{column}" not in findings:
+            continue
+        inv, best = findings[f"inverse_{column}"], findings[f"best_{column}"]
+        inv_ci = _finite(findings.get(f"inverse_{column}_ci"))
+        best_ci = _finite(findings.get(f"best_{column}_ci"))
+        name = findings[f"best_{column}_method"]
+        if inv - inv_ci > best + best_ci:
+            text = f"The inverse leads in {what} beyond both intervals."
+        elif inv + inv_ci < best - best_ci:
+            text = f"{name} leads in {what} beyond both intervals."
+        else:
+            text = f"The inverse and {name} are within each other's intervals in {what}."
+        out[f"{column.split('_')[0]}_verdict"] = text
+    if gaps:
+        holds = True
+        for mode in ("hard", "soft"):
+            rows = [r for r in gaps["rows"] if r["mode"] == mode
+                    and r["method"].split(".")[0] not in BASELINE_EXCLUDED]
+            behind = list(dict.fromkeys(r["method"].split(".")[0] for r in rows if r["high"] < 0))
+            tied = [m for m in dict.fromkeys(r["method"].split(".")[0] for r in rows if r["low"] <= 0 <= r["high"])
+                    if m not in behind]
+            if behind:
+                holds = False
+                text = f"below the curve of {', '.join(behind)} (paired interval under 0)"
+            elif tied:
+                text = f"tied with {', '.join(tied)} (paired interval contains 0) and above the others"
+            else:
+                text = "above every baseline's curve (every paired interval above 0)"
+            out[f"tradeoff_{mode}_verdict"] = text
+        out["tradeoff_claim"] = "holds" if holds else "does not hold"
+    return out
+
+
+def _finite(value) -> float:
+    value = _num(value)
+    return value if math.isfinite(value) else 0.0
 
 
 def sanity_findings(summary: dict) -> dict:

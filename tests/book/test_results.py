@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from conftest import REPO as ROOT
 
-from invnb.book.results import (benchmark_findings, chirp_findings, claim1_rows, claim1_table, load_json,
+from invnb.book.results import (benchmark_findings, benchmark_verdicts, chirp_findings, claim1_rows, claim1_table, load_json,
                                 provenance_markdown, sanity_findings)
 
 RESULTS = ROOT / "data" / "results"
@@ -97,3 +97,27 @@ def test_provenance_note_names_every_run():
     assert "dropdown" in note
     for run in summary.get("merged_from", [summary]):
         assert run["git_commit"][:7] in note
+
+
+def _findings(inverse, best, ci=0.01):
+    return {"inverse_mass_in_mask": inverse, "inverse_mass_in_mask_ci": ci, "best_mass_in_mask": best,
+            "best_mass_in_mask_ci": ci, "best_mass_in_mask_method": "occlusion"}
+
+
+def test_verdicts_follow_the_intervals():
+    assert benchmark_verdicts(_findings(0.80, 0.70))["mass_verdict"].startswith("The inverse leads")
+    assert benchmark_verdicts(_findings(0.70, 0.80))["mass_verdict"].startswith("occlusion leads")
+    assert "within each other's intervals" in benchmark_verdicts(_findings(0.80, 0.79))["mass_verdict"]
+    gaps = {"rows": [
+        {"method": "occlusion", "mode": "hard", "low": -0.01, "high": 0.02},
+        {"method": "occlusion.pp", "mode": "hard", "low": 0.01, "high": 0.03},
+        {"method": "inverse.abs", "mode": "soft", "low": -0.3, "high": -0.2},   # the inverse's own kind: no baseline
+        {"method": "rise", "mode": "soft", "low": 0.02, "high": 0.05}]}
+    v = benchmark_verdicts(_findings(0.8, 0.7), gaps)
+    assert v["tradeoff_hard_verdict"].startswith("tied with occlusion (")
+    assert v["tradeoff_soft_verdict"].startswith("above every baseline")
+    assert v["tradeoff_claim"] == "holds"
+    gaps["rows"].append({"method": "extremal_perturbation.pp", "mode": "soft", "low": -0.1, "high": -0.05})
+    v = benchmark_verdicts(_findings(0.8, 0.7), gaps)
+    assert v["tradeoff_soft_verdict"].startswith("below the curve of extremal_perturbation (")
+    assert v["tradeoff_claim"] == "does not hold"
