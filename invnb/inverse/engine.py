@@ -74,7 +74,7 @@ class LayerwiseInverse:
     possible (weight `mask_weight`, spatial mask ``m = 1 - S / max S`` of the target).
     Max pooling is undone with the forward pass's switches. The inverse input gives the
     attribution map (:func:`~invnb.inverse.maps.attribution_map`). Named settings:
-    :meth:`from_setting`; why each default has its value: ``book/method.md``.
+    :meth:`from_setting`; why each default has its value: ``book/method_evidence.md``.
 
     Parameters
     ----------

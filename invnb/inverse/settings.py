@@ -2,8 +2,8 @@
 
 ``LayerwiseInverse.from_setting(model, name, **overrides)`` builds the inverse
 of a named setting; :func:`setting_names` lists them. Why each default has
-the value it has, with the measurements, is in the book's method page
-(``book/method.md``, "The default setting").
+the value it has, with the measurements, is in the book's method pages
+(``book/method.md``, "Paper setting vs default"; ``book/method_evidence.md``).
 
 =================  ==========================================================================
 ``"default"``      the constructor's defaults: L1 mask penalty, batched FISTA, ``mask_weight``

@@ -134,3 +134,139 @@ def test_citations_resolve():
              for k in group.split(",")}
     assert cited, "the book cites its sources"
     assert cited <= keys, f"unknown citation keys {sorted(cited - keys)}"
+
+
+# --- Short pages: words per page and words per sentence -------------------------------------------------------------
+
+#: Most words of prose a page may hold (outside code, math blocks and tables).
+MAX_PAGE_WORDS = 2600
+#: Most words a sentence may hold (inline code, math and roles count as one word each).
+MAX_SENTENCE_WORDS = 40
+#: Directives whose body is not prose (tables, code, included files, glued output).
+_NON_PROSE = {"glue", "glue:md", "glue:text", "glue:figure", "include", "list-table", "bibliography", "code", "code-cell",
+              "code-block", "math", "literalinclude", "raw", "csv-table", "table"}
+_ABBREVIATIONS = {"e.g.", "i.e.", "cf.", "vs.", "al.", "etc.", "approx.", "fig.", "eq.", "resp.", "incl.", "no.", "p."}
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*(?:\{([\w:-]+)\})?")
+_BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|:\s|#+\s|\|)")
+_INLINE = [
+    (re.compile(r"\{[\w:-]+\}`[^`]*`"), " R "),          # roles: {glue:text}`...`, {doc}`...`, {cite:p}`...`
+    (re.compile(r"`[^`\n]*`"), " C "),                 # inline code
+    (re.compile(r"\$[^$\n]+\$"), " M "),              # inline math
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images: their text
+    (re.compile(r"<!--.*?-->", re.DOTALL), " "),
+]
+
+
+def _prose_lines(text: str) -> list[str]:
+    """The lines of markdown `text` that are prose: no code fences, non-prose directives, math blocks or options."""
+    out, stack, in_math = [], [], False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if in_math:
+            in_math = not stripped.startswith("$$") and not stripped.endswith("$$")
+            continue
+        if stack and not stack[-1][1]:  # inside a non-prose block: wait for its closing fence
+            marker = stack[-1][0]
+            if re.fullmatch(f"{re.escape(marker[0])}{{{len(marker)},}}", stripped):
+                stack.pop()
+            continue
+        fence = _FENCE.match(line)
+        if fence:
+            marker, name = fence.group(1), fence.group(2)
+            rest = line[fence.end():].strip()
+            if stack and not name and not rest and stripped[0] == stack[-1][0][0] and len(stripped) >= len(stack[-1][0]):
+                stack.pop()  # closes the innermost prose directive
+            else:
+                prose = name is not None and name not in _NON_PROSE and marker[0] != "~"
+                stack.append((marker, prose))
+            continue
+        if stripped.startswith("$$"):
+            in_math = stripped == "$$" or not stripped[2:].rstrip().endswith("$$") and "$$" not in stripped[2:]
+            continue
+        if re.match(r"^:[\w-]+:", stripped) or re.fullmatch(r"\([\w-]+\)=", stripped):
+            continue  # a directive's option or a label
+        out.append(line)
+    return out
+
+
+def prose_blocks(text: str) -> list[str]:
+    """Paragraphs, list items, definitions and headings of markdown `text`, without tables (one string each)."""
+    blocks, current = [], []
+    for line in _prose_lines(text):
+        if not line.strip() or _BLOCK_START.match(line):
+            if current:
+                blocks.append(" ".join(current))
+            current = []
+        if line.strip() and not line.strip().startswith("|"):
+            current.append(line.strip())
+    if current:
+        blocks.append(" ".join(current))
+    for pattern, repl in _INLINE:
+        blocks = [pattern.sub(repl, b) for b in blocks]
+    blocks = [re.sub(r"^(?:[-*+]|\d+[.)]|:|#+)\s+", "", b) for b in blocks]  # list, definition, heading marks
+    return [b for b in blocks if b.split()]
+
+
+def sentences(block: str) -> list[list[str]]:
+    """The sentences of one prose block, each as its words; a word ending in . ? or ! ends one (not an abbreviation)."""
+    out, current = [], []
+    for word in block.split():
+        current.append(word)
+        bare = word.rstrip(")]\"'*_")
+        if bare.endswith((".", "?", "!")) and bare.lstrip("([\"'*_").lower() not in _ABBREVIATIONS:
+            out.append(current)
+            current = []
+    if current:
+        out.append(current)
+    return out
+
+
+def _page_text(page: str, suffix: str) -> str:
+    path = ROOT / f"{page}{suffix}"
+    if suffix == ".ipynb":
+        return "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    return path.read_text()
+
+
+def test_prose_splitter():
+    text = """# A title
+
+One sentence with `inline code. here` and $a. b$ math. Another, e.g. this one!
+- a list item without a full stop
+- a second item. With two sentences.
+
+| a | table. | row |
+
+```python
+x = 1. + 2. # code, not prose
+```
+
+$$
+y = x. z
+$$ (eq-x)
+
+:::{admonition} A note
+:class: dropdown
+
+Kept prose {glue:text}`a::b:.3f` inside.
+:::
+
+```{glue:md} name
+:format: myst
+```
+"""
+    blocks = prose_blocks(text)
+    assert blocks == ["A title", "One sentence with  C  and  M  math. Another, e.g. this one!",
+                      "a list item without a full stop", "a second item. With two sentences.",
+                      "Kept prose  R  inside."]
+    assert [len(s) for b in blocks for s in sentences(b)] == [2, 7, 4, 7, 3, 3, 4]
+
+
+@pytest.mark.parametrize("page,suffix", PAGES, ids=[p for p, _ in PAGES])
+def test_pages_are_short_and_so_are_their_sentences(page, suffix):
+    blocks = prose_blocks(_page_text(page, suffix))
+    words = sum(len(b.split()) for b in blocks)
+    assert words <= MAX_PAGE_WORDS, f"{page}: {words} words of prose; split the page (at most {MAX_PAGE_WORDS})"
+    long = [" ".join(s) for b in blocks for s in sentences(b) if len(s) > MAX_SENTENCE_WORDS]
+    assert not long, (f"{page}: {len(long)} sentence(s) over {MAX_SENTENCE_WORDS} words; split them:\n"
+                      + "\n".join(f"  ({len(s.split())} words) {s[:120]}..." for s in long))
