@@ -34,6 +34,8 @@ CLAIM1_COLUMNS = {
 BASELINE_EXCLUDED = ("inverse", "inverse_paper", "random", "uniform", "sobel", "object_mask")
 #: The inverse's map without post-processing (the map the paper draws, on the default's inverse input).
 RAW_INVERSE = "inverse.abs_x"
+#: Maps made with the inverse's map formulas from a method's own kept input (rows ``<method>.<kind>``).
+KEPT_INPUT_KINDS = ("ratio", "abs", "abs_x")
 #: Half-width of a 95% normal interval in standard errors.
 Z95 = 1.959964
 
@@ -154,7 +156,9 @@ def benchmark_findings(results: dict) -> dict:
     For each claim-1 column ``c``: ``inverse_<c>``, ``inverse_<c>_ci`` (95% half-width),
     ``raw_<c>`` (the inverse's map not post-processed), ``paper_<c>``, ``best_<c>`` and
     ``best_<c>_ci`` and ``best_<c>_method`` (the best baseline at the better of raw and
-    post-processed), ``best_<c>_processed`` ("post-processed" or "raw"). Also ``n_images``,
+    post-processed), ``best_<c>_processed`` ("post-processed" or "raw"). ``best_kind_mass_in_mask``
+    (with ``_ci`` and ``_method``): the best mass among the maps made with the inverse's formulas
+    from a baseline's own kept input (``extremal_perturbation.abs_x``, ...). Also ``n_images``,
     the own kept inputs (``inverse_own_amount``, ``inverse_own_reid``, ``paper_own_amount``,
     ``paper_own_reid``), the object's (``object_amount``, ``object_reid``) and ``has_pp``.
     """
@@ -179,6 +183,13 @@ def benchmark_findings(results: dict) -> dict:
         if name in by:
             out[f"{key}_own_amount"] = _num(by[name].get("own_amount"))
             out[f"{key}_own_reid"] = _num(by[name].get("own_reid_top1"))
+    kinds = [r for r in results["rows"] if r["method"].split(".")[0] in _baselines(results)
+             and r["method"].rsplit(".", 1)[-1] in KEPT_INPUT_KINDS and math.isfinite(_num(r.get("mass_in_mask")))]
+    if kinds:
+        k = max(kinds, key=lambda r: _num(r["mass_in_mask"]))
+        out["best_kind_mass_in_mask_method"] = k["method"]
+        out["best_kind_mass_in_mask"] = _num(k["mass_in_mask"])
+        out["best_kind_mass_in_mask_ci"] = _interval(results, k["method"], "mass_in_mask")
     obj = results.get("object") or {}
     out["object_amount"] = _num(obj.get("amount"))
     out["object_reid"] = _num(obj.get("reid_top1"))
@@ -201,7 +212,8 @@ def benchmark_verdicts(findings: dict, gaps: dict | None = None) -> dict:
     dict
         ``mass_verdict`` and ``pointing_verdict`` (does the inverse's interval lie above the
         best baseline's, overlap it, or lie below), and with `gaps` ``tradeoff_hard_verdict``,
-        ``tradeoff_soft_verdict`` and ``tradeoff_claim`` ("holds" only when no baseline's
+        ``kind_mass_verdict`` (the inverse against the best map made from a baseline's own kept
+        input), ``tradeoff_soft_verdict`` and ``tradeoff_claim`` ("holds" only when no baseline's
         curve is above the inverse's in either mode). A baseline counts once, in any of its
         variants (raw, post-processed, its own kept input); the inverse's kinds and the
         object mask are no baselines.
@@ -228,6 +240,17 @@ def benchmark_verdicts(findings: dict, gaps: dict | None = None) -> dict:
         else:
             text = f"The inverse and {name} are within each other's intervals in {what}."
         out[f"{column.split('_')[0]}_verdict"] = text
+    if "best_kind_mass_in_mask" in findings and "inverse_mass_in_mask" in findings:
+        inv, kind = findings["inverse_mass_in_mask"], findings["best_kind_mass_in_mask"]
+        inv_ci, kind_ci = _finite(findings.get("inverse_mass_in_mask_ci")), \
+            _finite(findings.get("best_kind_mass_in_mask_ci"))
+        name = findings["best_kind_mass_in_mask_method"]
+        if kind - kind_ci > inv + inv_ci:
+            out["kind_mass_verdict"] = f"{name} puts more of its map in the object than the default inverse."
+        elif kind + kind_ci < inv - inv_ci:
+            out["kind_mass_verdict"] = f"The default inverse puts more of its map in the object than {name}."
+        else:
+            out["kind_mass_verdict"] = f"{name} and the default inverse are within each other's intervals."
     if gaps:
         holds = True
         for mode in ("hard", "soft"):

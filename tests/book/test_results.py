@@ -121,3 +121,22 @@ def test_verdicts_follow_the_intervals():
     v = benchmark_verdicts(_findings(0.8, 0.7), gaps)
     assert v["tradeoff_soft_verdict"].startswith("below the curve of extremal_perturbation (")
     assert v["tradeoff_claim"] == "does not hold"
+
+
+def test_kind_verdict_compares_the_inverse_with_a_baselines_kept_input_map():
+    f = {**_findings(0.88, 0.78), "best_kind_mass_in_mask": 0.92, "best_kind_mass_in_mask_ci": 0.01,
+         "best_kind_mass_in_mask_method": "extremal_perturbation.abs_x"}
+    assert benchmark_verdicts(f)["kind_mass_verdict"].startswith("extremal_perturbation.abs_x puts more")
+    f["best_kind_mass_in_mask"] = 0.85
+    assert benchmark_verdicts(f)["kind_mass_verdict"].startswith("The default inverse puts more")
+
+
+def test_best_kind_is_read_from_the_bundled_rows():
+    results = load_json(RESULTS / "synthetic_benchmark" / "results.json")
+    f = benchmark_findings(results)
+    by = {r["method"]: r["mass_in_mask"] for r in results["rows"]}
+    kinds = {m: v for m, v in by.items() if "." in m and m.split(".")[0] not in ("inverse", "inverse_paper", "random",
+             "uniform", "sobel") and m.rsplit(".", 1)[1] in ("ratio", "abs", "abs_x")}
+    assert kinds, "the bundled run scores the kept inputs of extremal perturbation"
+    assert f["best_kind_mass_in_mask_method"] == max(kinds, key=kinds.get)
+    assert math.isclose(f["best_kind_mass_in_mask"], max(kinds.values()), rel_tol=1e-12)
