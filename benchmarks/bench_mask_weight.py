@@ -28,7 +28,8 @@ import torch
 from invnb import LayerwiseInverse, attribution_map
 from invnb.datasets import make_shapes, normalize
 from invnb.eval import amount_of_activation, mass_in_mask, pointing_game
-from invnb.inverse import ATTRIBUTIONS, DEFAULT_AUTO_EMPTY, DEFAULT_AUTO_WEIGHTS
+from invnb.inverse import ATTRIBUTIONS
+from invnb.inverse.settings import DEFAULT_AUTO_EMPTY, DEFAULT_AUTO_WEIGHTS
 from invnb.models import load_embedded_model
 
 SETTINGS = {

@@ -1,0 +1,38 @@
+"""Every command line in ``scripts/`` and ``benchmarks/`` starts: its imports resolve and ``--help`` exits 0.
+
+The scripts run in one child process (``runpy``, as ``__main__``), so a renamed or moved
+package name breaks this test rather than the first user who runs the command.
+"""
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+COMMANDS = sorted(p.relative_to(REPO).as_posix() for folder in ("scripts", "benchmarks")
+                  for p in (REPO / folder).glob("*.py") if not p.name.startswith("_"))
+
+CHILD = r"""
+import runpy, sys, traceback
+failed = []
+for path in sys.argv[1:]:
+    sys.argv = [path, "--help"]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            failed.append(f"{path}: exit {stop.code}")
+    except BaseException:
+        failed.append(f"{path}: {traceback.format_exc(limit=1).strip().splitlines()[-1]}")
+    else:
+        failed.append(f"{path}: --help did not exit")
+print("\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_command_line_answers_help():
+    assert len(COMMANDS) > 10
+    run = subprocess.run([sys.executable, "-c", CHILD, *COMMANDS], cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
