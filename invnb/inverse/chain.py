@@ -66,6 +66,25 @@ _FLATTEN_METHODS = {"flatten", "view", "reshape", "contiguous"}
 _SHAPE_METHODS = {"size", "dim"}
 
 
+def flatten_dims_problem(node) -> str | None:
+    """Why a traced ``torch.flatten`` / ``.flatten`` op cannot be a layer of the stack, or None.
+
+    The stack flattens a feature map from dim 1 on, before a Linear (``torch.flatten(x, 1)``);
+    a flatten over other dims (the default ``start_dim=0`` of both forms, or ``flatten(2)``)
+    would be replaced by that silently. ``.view`` / ``.reshape`` are not checked here.
+    """
+    if not ((node.op == "call_function" and node.target is torch.flatten)
+            or (node.op == "call_method" and node.target == "flatten")):
+        return None
+    dims = (list(node.args[1:]) + [None, None])[:2]
+    start = node.kwargs.get("start_dim", 0 if dims[0] is None else dims[0])
+    end = node.kwargs.get("end_dim", -1 if dims[1] is None else dims[1])
+    if (start, end) == (1, -1):
+        return None
+    return (f"{op_text(node)} flattens dims {start}..{end}: the layer stack only flattens a feature map "
+            "from dim 1 on, before a Linear (torch.flatten(x, 1))")
+
+
 def op_text(node) -> str:
     """How an error message names a traced op: ``"torch.sigmoid"``, ``"F.relu"``, ``"addition (+)"``.
 
@@ -199,6 +218,8 @@ def _check_graph(model: nn.Module, graph, label: str) -> None:
                     + (f" (applied to the output of {describe(current)})" if uses_chain else "")
                     + f": the layer stack only sees modules, so it would skip this op; {SUPPORTED_TEXT}."
                 )
+            if flatten_dims_problem(node):
+                raise UnsupportedLayerError(f"{where}{flatten_dims_problem(node)}; {SUPPORTED_TEXT}.")
             if node.args[:1] != (current,):
                 raise UnsupportedLayerError(
                     f"{where}{op_text(node)} is not applied to the previous layer's output; {SUPPORTED_TEXT}."

@@ -35,6 +35,7 @@ from invnb.inverse.chain import (
     SUPPORTED_LAYERS,
     SUPPORTED_TEXT,
     UnsupportedLayerError,
+    flatten_dims_problem,
     fold_batchnorm,
     op_text,
 )
@@ -109,7 +110,12 @@ class PooledConv(CompositeLayer):
         return self.pool(self.relu(self.conv(x)))
 
     def linear_part(self, v: torch.Tensor) -> torch.Tensor:
-        """The convolution without bias: ReLU and a max pool of non-overlapping windows do not raise the gain."""
+        """The convolution without bias, whose operator norm sets the first step size.
+
+        ReLU does not raise the gain; a max pool with overlapping windows (torchvision's 3x3,
+        stride 2) can, by up to the number of windows sharing an input, and the solver's
+        backtracking corrects a step that is too long.
+        """
         c = self.conv
         return F.conv2d(v, c.weight, None, c.stride, c.padding, c.dilation, c.groups)
 
@@ -383,6 +389,8 @@ class _Builder:
         if _is_relu_op(node):
             return nn.ReLU()
         if _is_flatten_op(node) and allowed is SUPPORTED_LAYERS:
+            if flatten_dims_problem(node):
+                self.refuse(f"{where}{flatten_dims_problem(node)}")
             return nn.Flatten()
         uses = f" (applied to the output of {self.describe(prev)})" if prev in node.all_input_nodes else ""
         self.refuse(f"{where}functional op {op_text(node)} in forward{uses}: the layer stack only sees modules "

@@ -111,6 +111,11 @@ class _FunctionalRelu(_Functional):
         return self.fc(torch.flatten(nn.functional.relu(self.conv(x)), 1))
 
 
+class _FlattenAll(_Functional):  # torch.flatten's default start_dim=0 also flattens the batch
+    def forward(self, x):
+        return self.fc(torch.flatten(self.conv(x)))
+
+
 class _Reordered(_Functional):
     def __init__(self):
         super().__init__()
@@ -130,8 +135,9 @@ class _Reordered(_Functional):
         (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh()), r"`1` is a Tanh"),
         (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Upsample(scale_factor=2)), r"`1` is a Upsample"),
         (_Reordered, r"`conv` is not applied to the previous layer's output|registration order"),
+        (_FlattenAll, r"torch\.flatten flattens dims 0\.\.-1: the layer stack only flattens a feature map from dim 1"),
     ],
-    ids=["squeezenet", "sigmoid", "F.relu", "tanh-layer", "upsample-layer", "reordered"],
+    ids=["squeezenet", "sigmoid", "F.relu", "tanh-layer", "upsample-layer", "reordered", "flatten-batch"],
 )
 def test_unsupported_models_are_refused_at_construction_naming_the_cause(make, cause):
     from invnb import LayerwiseInverse

@@ -159,6 +159,12 @@ class _Attention(_Base):
         return h + self.attn(h, h, h)[0]
 
 
+class _FlattenFrom2(_Base):  # a residual sum, then a flatten that keeps the channels apart
+    def forward(self, x):
+        h = self.conv(x)
+        return torch.flatten(self.relu(h + self.a(h)), 2)
+
+
 class _Sigmoid(_Base):
     def forward(self, x):
         h = self.conv(x)
@@ -174,10 +180,12 @@ class _Sigmoid(_Base):
         (_ThreeWay, r"output of `conv` is used by `a`, addition \(\+\), `b`: the chain branches 3 ways"),
         (_Scaled, r"scales one operand \(alpha\)"),
         (_PreActivation, r"`bn` \(BatchNorm2d\) does not follow a Conv2d"),
-        (_Attention, r"tensor method \.transpose\(\)|functional op"),
+        (_Attention, r"tensor method \.transpose\(\)|functional op|flattens dims 2\.\.-1"),
+        (_FlattenFrom2, r"torch\.flatten flattens dims 2\.\.-1: the layer stack only flattens a feature map from dim 1"),
         (_Sigmoid, r"functional op torch\.sigmoid \(applied to the output of `a`\)"),
     ],
-    ids=["concat", "gating", "nested", "three-way", "scaled", "pre-activation", "attention", "sigmoid"],
+    ids=["concat", "gating", "nested", "three-way", "scaled", "pre-activation", "attention", "flatten-from-2",
+         "sigmoid"],
 )
 def test_branches_other_than_residual_sums_are_refused_naming_the_cause(make, cause):
     with pytest.raises(UnsupportedLayerError, match=cause) as err:
