@@ -228,8 +228,11 @@ def chapter02_task(tmp_path_factory):
     exec(code[0], ns)  # parameters
     ns.update(CH02_TINY, output_dir=str(tmp_path_factory.mktemp("ch02")))
     exec(code[1], ns)  # imports
+    # the item cell (hidden on the page) imports the run plumbing itself: run those imports, then capture
+    lines = item_cell.splitlines()
+    exec("\n".join(l for l in lines if l.startswith(("from ", "import "))), ns)
     ns["run_items"] = capture
-    exec(item_cell, ns)
+    exec("\n".join(l for l in lines if not l.startswith(("from ", "import "))), ns)
     return captured["keys"], captured["fn"]
 
 
