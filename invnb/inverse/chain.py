@@ -218,8 +218,9 @@ def _check_graph(model: nn.Module, graph, label: str) -> None:
                     + (f" (applied to the output of {describe(current)})" if uses_chain else "")
                     + f": the layer stack only sees modules, so it would skip this op; {SUPPORTED_TEXT}."
                 )
-            if flatten_dims_problem(node):
-                raise UnsupportedLayerError(f"{where}{flatten_dims_problem(node)}; {SUPPORTED_TEXT}.")
+            problem = flatten_dims_problem(node)
+            if problem:
+                raise UnsupportedLayerError(f"{where}{problem}; {SUPPORTED_TEXT}.")
             if node.args[:1] != (current,):
                 raise UnsupportedLayerError(
                     f"{where}{op_text(node)} is not applied to the previous layer's output; {SUPPORTED_TEXT}."

@@ -389,8 +389,9 @@ class _Builder:
         if _is_relu_op(node):
             return nn.ReLU()
         if _is_flatten_op(node) and allowed is SUPPORTED_LAYERS:
-            if flatten_dims_problem(node):
-                self.refuse(f"{where}{flatten_dims_problem(node)}")
+            problem = flatten_dims_problem(node)
+            if problem:
+                self.refuse(f"{where}{problem}")
             return nn.Flatten()
         uses = f" (applied to the output of {self.describe(prev)})" if prev in node.all_input_nodes else ""
         self.refuse(f"{where}functional op {op_text(node)} in forward{uses}: the layer stack only sees modules "
