@@ -36,6 +36,14 @@ plain chain (the comparison that made the stem one layer)::
 mean nothing)::
 
     python benchmarks/bench_resnet.py --n-images 4 --models resnet18 --size 64
+
+``--auto-max-iter`` sets the iterations per layer of the candidates' walks below the margin layer
+(``LayerwiseInverse.auto_max_iter``; the default: `invnb.inverse.settings.RESIDUAL_AUTO_MAX_ITER`
+on a residual network). Each row also reports ``spearman_vs_second_class``: the rank correlation
+of the map of the predicted class with the map of the second-ranked class (near 1: the map does
+not depend on the explained class)::
+
+    python benchmarks/bench_resnet.py --n-images 100 --models resnet vgg --auto-max-iter 4 8 20 40
 """
 
 from __future__ import annotations
@@ -96,14 +104,15 @@ class SwitchedInverse(LayerwiseInverse):
         super().__init__(model, **kw)
         self.block_relu = block_relu
 
-    def _solve_layer(self, k, layer, t, below, above, classes, lam, unpooled=False):
+    def _solve_layer(self, k, layer, t, below, above, classes, lam, unpooled=False, x0=None):
         if not isinstance(layer, ResidualSum) or self.block_relu == "forward":
-            return super()._solve_layer(k, layer, t, below, above, classes, lam, unpooled)
+            return super()._solve_layer(k, layer, t, below, above, classes, lam, unpooled, x0=x0)
         xs, res = [], None
         for i in range(below.shape[0]):
             li = lam[i:i + 1] if isinstance(lam, torch.Tensor) and lam.dim() else lam
             x, r = super()._solve_layer(k, SwitchedSum(layer, below[i:i + 1], self.block_relu), t[i:i + 1],
-                                        below[i:i + 1], above[i:i + 1], None, li, unpooled)
+                                        below[i:i + 1], above[i:i + 1], None, li, unpooled,
+                                        x0=None if x0 is None else x0[i:i + 1])
             xs.append(x)
             if res is None:
                 res = r
@@ -195,6 +204,8 @@ def evaluate(model, inv, data, x, timing_only: bool = False) -> dict:
     excess = inner_box_excess(inv, x, res)
     with torch.no_grad():
         kept = model(res.input).argmax(1) == res.classes
+        second = model(x).topk(2, dim=1).indices[:, 1]
+    other = inv.invert(x, second).attribution
     obj = x * data.masks[:, None].to(x.dtype)
     weights = {str(w): int((res.mask_weight == w).sum()) for w in sorted(set(res.mask_weight.tolist()))}
     return {
@@ -206,6 +217,7 @@ def evaluate(model, inv, data, x, timing_only: bool = False) -> dict:
         "mass_in_object": float(mass_in_mask(res.attribution, data.masks).mean()),
         "pointing": float(pointing_game(res.attribution, data.masks, rtol=POINTING_RTOL).mean()),
         "failed": int(res.failed.sum()),
+        "spearman_vs_second_class": float(np.mean(spearman(res.attribution.numpy(), other.numpy()))),
         "chosen_weights": weights,
         "seconds_per_image_wall": wall / len(x),
         "seconds_per_image_cpu": cpu / len(x),
@@ -264,6 +276,8 @@ def main(argv=None):
     ap.add_argument("--block-relu", nargs="+", default=["forward"], choices=["forward", "switches", "gated"])
     ap.add_argument("--stem", nargs="+", default=["pooled"], choices=["pooled", "unpooled"])
     ap.add_argument("--sanity", action="store_true", help="also the model-randomisation check")
+    ap.add_argument("--auto-max-iter", nargs="+", type=int, default=[None],
+                    help="iterations per layer below the margin layer (default: the package's)")
     ap.add_argument("--batch-size", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the numbers here")
@@ -288,15 +302,18 @@ def main(argv=None):
             continue
         model = load(name, args.resnet_checkpoint)
         variants = [(b, st) for b in args.block_relu for st in args.stem] if name == "resnet" else [("forward", "")]
-        for mode, stem in variants:
-            def factory(m, mode=mode, stem=stem):
+        for (mode, stem), iters in [(v, it) for v in variants for it in args.auto_max_iter]:
+            def factory(m, mode=mode, stem=stem, iters=iters):
                 inv = SwitchedInverse(m, mode, batch_size=args.batch_size)
+                if iters is not None:
+                    inv.auto_max_iter = iters
                 return unpool_stem(inv) if stem == "unpooled" else inv
             row = evaluate(model, factory(model), data, x)
             res = row.pop("_result")
             if args.sanity:
                 row.update(sanity(model, factory, data, x, res))
             key = f"{name}:{mode}:{stem}" if name == "resnet" else name
+            key += "" if iters is None else f":iters{iters}"
             out[key] = row
             print(key, json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
                   flush=True)

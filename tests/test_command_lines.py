@@ -36,3 +36,18 @@ def test_every_command_line_answers_help():
     run = subprocess.run([sys.executable, "-c", CHILD, *COMMANDS], cwd=REPO, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+
+
+def test_residual_benchmark_runs_its_variants(tmp_path):
+    """bench_resnet.py subclasses the engine (`SwitchedInverse`): a change of the engine's
+    signatures must break this test, not the benchmark's next run."""
+    out = tmp_path / "rows.json"
+    run = subprocess.run([sys.executable, "benchmarks/bench_resnet.py", "--n-images", "2", "--models", "resnet",
+                          "--block-relu", "forward", "switches", "--auto-max-iter", "2", "--json", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import json
+
+    rows = json.loads(out.read_text())
+    assert set(rows) == {"resnet:forward:pooled:iters2", "resnet:switches:pooled:iters2"}
+    assert all(0 <= r["mass_in_object"] <= 1 and -1 <= r["spearman_vs_second_class"] <= 1 for r in rows.values())

@@ -26,6 +26,7 @@ from invnb.inverse.settings import (
     CHUNK_ELEMENTS,
     DEFAULT_AUTO_EMPTY,
     DEFAULT_AUTO_MAX_ITER,
+    RESIDUAL_AUTO_MAX_ITER,
     DEFAULT_AUTO_WEIGHTS,
     DEFAULT_MAP_CLIP,
     DEFAULT_MAP_FILL_SIGMA,
@@ -111,7 +112,8 @@ class LayerwiseInverse:
     max_iter : int, optional
         Iteration cap per layer. None: 3000 for the paper solver; 300 for fista, except with
         ``mask_weight="auto"``, whose walks solve each layer below the margin layer in
-        `DEFAULT_AUTO_MAX_ITER` iterations (the margin layer runs to `tol`, at most 300).
+        `DEFAULT_AUTO_MAX_ITER` iterations, `RESIDUAL_AUTO_MAX_ITER` in a network with residual
+        sums (the margin layer runs to `tol`, at most 300).
     tol : float
         Relative stopping tolerance of fista.
     relu_in_objective : {"mirror", "always"}
@@ -184,8 +186,9 @@ class LayerwiseInverse:
         self.solver = solver
         self.max_iter = max_iter if max_iter is not None else (3000 if solver == "paper" else 300)
         #: iteration cap of the layers below the margin layer (the candidates' walks of "auto")
-        self.auto_max_iter = DEFAULT_AUTO_MAX_ITER if (max_iter is None and solver == "fista"
-                                                       and mask_weight == "auto") else self.max_iter
+        residual = any(isinstance(layer, CompositeLayer) for layer in self.stack.layers)
+        self.auto_max_iter = (RESIDUAL_AUTO_MAX_ITER if residual else DEFAULT_AUTO_MAX_ITER) \
+            if (max_iter is None and solver == "fista" and mask_weight == "auto") else self.max_iter
         self.tol = tol
         self.relu_in_objective = relu_in_objective
         self.scale_bound = scale_bound

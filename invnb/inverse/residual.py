@@ -8,7 +8,7 @@ network one layer at a time, so this module turns the *sum*
 ``z = S(x) + F(x)`` into one layer, `ResidualSum`, whose inverse is a single
 problem over the block input ``x`` (:class:`invnb.inverse.LayerwiseInverse`
 solves it with the same objective, box and mask as a convolution;
-``book/method.md``, "Residual networks", states it and its deviations). The ReLU after the sum stays a separate layer of the
+``book/method_residual.md`` states it and its deviations). The ReLU after the sum stays a separate layer of the
 stack, as after a convolution.
 
 `residual_layers` reads a model's ``forward`` with `torch.fx` (symbolically,

@@ -33,7 +33,7 @@ from invnb.inverse.maps import ATTRIBUTIONS, SMOOTHINGS, check_clip, check_sigma
 
 __all__ = [
     "CHUNK_ELEMENTS", "DEFAULT_ATTRIBUTION", "DEFAULT_AUTO_EMPTY", "DEFAULT_AUTO_MAX_ITER", "DEFAULT_AUTO_WEIGHTS", "DEFAULT_MAP_CLIP", "DEFAULT_MAP_FILL_SIGMA",
-    "DEFAULT_MAP_SIGMA", "DEFAULT_MAP_SMOOTHING", "DEFAULT_MASK_DILATION", "SETTINGS", "VDSR_MASK_WEIGHT",
+    "DEFAULT_MAP_SIGMA", "DEFAULT_MAP_SMOOTHING", "DEFAULT_MASK_DILATION", "RESIDUAL_AUTO_MAX_ITER", "SETTINGS", "VDSR_MASK_WEIGHT",
     "VDSR_MAX_ITER", "VDSR_OUTPUT_FIT", "VDSR_OUTPUT_FIT_EVALS", "check_options", "register_setting",
     "setting_kwargs", "setting_names",
 ]
@@ -44,6 +44,10 @@ DEFAULT_AUTO_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: (with ``max_iter=None``; the margin layer runs to ``tol``). "auto" calibrates the weight to the
 #: class-keeping boundary, so the walks need not converge.
 DEFAULT_AUTO_MAX_ITER = 4
+#: The same for a stack with residual sums (:class:`invnb.inverse.residual.CompositeLayer`): on the
+#: embedded SmallResNet, 4 iterations leave the map nearly the same for any explained class
+#: (``book/method_evidence.md``, "How each default was chosen").
+RESIDUAL_AUTO_MAX_ITER = 20
 #: Elements per tensor of the chunks in which a batch-invariant (CPU) run solves a layer: the same
 #: numbers as the whole batch, with the solver's element-wise passes in the cache. 0: no chunks.
 CHUNK_ELEMENTS = 2 ** 20
