@@ -22,19 +22,9 @@ from invnb.inverse.output_fit import check_output_target, fit_walk
 from invnb.inverse.residual import CompositeLayer
 from invnb.inverse.result import InverseResult, LayerStats, concat_results
 from invnb.inverse.settings import (
-    DEFAULT_ATTRIBUTION,
-    CHUNK_ELEMENTS,
-    DEFAULT_AUTO_EMPTY,
-    DEFAULT_AUTO_MAX_ITER,
-    RESIDUAL_AUTO_MAX_ITER,
-    DEFAULT_AUTO_WEIGHTS,
-    DEFAULT_MAP_CLIP,
-    DEFAULT_MAP_FILL_SIGMA,
-    DEFAULT_MAP_SIGMA,
-    DEFAULT_MAP_SMOOTHING,
-    DEFAULT_MASK_DILATION,
-    check_options,
-    setting_kwargs,
+    CHUNK_ELEMENTS, DEFAULT_ATTRIBUTION, DEFAULT_AUTO_EMPTY, DEFAULT_AUTO_MAX_ITER, DEFAULT_AUTO_WEIGHTS,
+    DEFAULT_MAP_CLIP, DEFAULT_MAP_FILL_SIGMA, DEFAULT_MAP_SIGMA, DEFAULT_MAP_SMOOTHING, DEFAULT_MASK_DILATION,
+    RESIDUAL_AUTO_MAX_ITER, check_options, setting_kwargs,
 )
 from invnb.inverse.solver import LayerProblem, avgpool_init, forward_penalty, solve_fista, solve_paper
 from invnb.inverse.targets import (
