@@ -12,6 +12,8 @@ from invnb.book import pagecheck as screenshot_book  # noqa: E402
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+#: Section pages (02b, 02c, 03b): they draw bundled results and have no parameters of their own.
+SECTIONS = sorted(set((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb")) - set(NOTEBOOKS))
 PAGES = screenshot_book.toc_pages(ROOT)
 
 
@@ -114,9 +116,33 @@ def test_notebook_structure(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+def test_section_pages_are_found():
+    assert {p.stem[:3] for p in SECTIONS} >= {"02b", "02c", "03b"}
+
+
+@pytest.mark.parametrize("path", SECTIONS, ids=[p.stem for p in SECTIONS])
+def test_section_notebook_structure(path):
+    """What a chapter's structure rules ask of a page that has no parameters: a title, the run
+    plumbing off the page, captions, no installs, the python3 kernel."""
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "start with a title"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    hidden = [c for c in code if {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))]
+    for c in code:
+        if c not in hidden:
+            assert not re.search(r"\b(ResultStore|run_items|ItemTask|code_fingerprint)\b", c.source), \
+                "result-store and run plumbing sits in cells whose input is removed from the page"
+        assert not re.search(r"^\s*[!%]\s*(pip|wget|curl)", c.source, re.M), "no shell installs/downloads"
+        assert "filterwarnings" not in c.source
+        fig = c.metadata.get("mystnb", {}).get("figure")
+        if fig is not None:
+            assert fig.get("caption", "").strip(), "figure metadata needs a caption"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
 def test_only_checked_cells_keep_outputs_in_git():
     """Committed notebooks stay small: outputs are kept only where nbval compares them."""
-    for path in NOTEBOOKS:
+    for path in NOTEBOOKS + SECTIONS:
         nb = nbformat.read(path, as_version=4)
         for c in nb.cells:
             if c.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" not in c.source:
@@ -129,7 +155,7 @@ def test_citations_resolve():
     keys = set(re.findall(r"@\w+\{([^,]+),", bib))
     texts = [p.read_text() for p in (ROOT / "book").glob("*.md")]
     texts += ["\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")
-              for p in NOTEBOOKS]
+              for p in NOTEBOOKS + SECTIONS]
     cited = {k.strip() for t in texts for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", t)
              for k in group.split(",")}
     assert cited, "the book cites its sources"
