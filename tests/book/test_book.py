@@ -83,6 +83,24 @@ def _sentences(text: str) -> int:
     return len(re.findall(r"[.?!](\s|$)", text))
 
 
+def _hidden(code):
+    return [c for c in code if {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))]
+
+
+def _check_code_cells(code):
+    """Rules for every page's code cells: run plumbing off the page, no installs, captions."""
+    hidden = _hidden(code)
+    for c in code:
+        if c not in hidden:
+            assert not re.search(r"\b(ResultStore|run_items|ItemTask|code_fingerprint)\b", c.source), \
+                "result-store and run plumbing sits in cells whose input is removed from the page"
+        assert not re.search(r"^\s*[!%]\s*(pip|wget|curl)", c.source, re.M), "no shell installs/downloads"
+        assert "filterwarnings" not in c.source
+        fig = c.metadata.get("mystnb", {}).get("figure")
+        if fig is not None:
+            assert fig.get("caption", "").strip(), "figure metadata needs a caption"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_structure(path):
     nb = nbformat.read(path, as_version=4)
@@ -95,19 +113,10 @@ def test_notebook_structure(path):
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and params[0] is code[0], "exactly one parameters cell, the first code cell"
     assert re.search(r"^output_dir\s*=", params[0].source, re.M), "the parameters set output_dir"
-    hidden = [c for c in code if {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))]
+    hidden = _hidden(code)
     import_cells = [c for c in code if re.search(r"^(import|from) \S+", c.source, re.M) and c not in hidden]
     assert import_cells == [code[1]], "all visible imports in one cell, right after the parameters"
-    for c in code:
-        if c not in hidden:
-            assert not re.search(r"\b(ResultStore|run_items|ItemTask|code_fingerprint)\b", c.source), \
-                "result-store and run plumbing sits in cells whose input is removed from the page"
-    for c in code:
-        assert not re.search(r"^\s*[!%]\s*(pip|wget|curl)", c.source, re.M), "no shell installs/downloads"
-        assert "filterwarnings" not in c.source
-        fig = c.metadata.get("mystnb", {}).get("figure")
-        if fig is not None:
-            assert fig.get("caption", "").strip(), "figure metadata needs a caption"
+    _check_code_cells(code)
     checked = [c for c in code if "# NBVAL_CHECK_OUTPUT" in c.source]
     assert checked, "at least one cell's summary numbers are checked by nbval"
     for c in checked:
@@ -126,17 +135,7 @@ def test_section_notebook_structure(path):
     plumbing off the page, captions, no installs, the python3 kernel."""
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "start with a title"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    hidden = [c for c in code if {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))]
-    for c in code:
-        if c not in hidden:
-            assert not re.search(r"\b(ResultStore|run_items|ItemTask|code_fingerprint)\b", c.source), \
-                "result-store and run plumbing sits in cells whose input is removed from the page"
-        assert not re.search(r"^\s*[!%]\s*(pip|wget|curl)", c.source, re.M), "no shell installs/downloads"
-        assert "filterwarnings" not in c.source
-        fig = c.metadata.get("mystnb", {}).get("figure")
-        if fig is not None:
-            assert fig.get("caption", "").strip(), "figure metadata needs a caption"
+    _check_code_cells([c for c in nb.cells if c.cell_type == "code"])
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
