@@ -1,0 +1,109 @@
+"""Why the embedded SmallResNet's inverse fails the model-randomisation check: its identity shortcuts.
+
+On development images (``make_shapes(n, seed=777001)``, never the held-out seeds), the
+default inverse explains the predicted class of
+
+* the trained SmallResNet;
+* the SmallResNet with every parametric layer re-initialised (`invnb.eval.randomise_layers`,
+  one draw per ``--seeds`` value), as the sanity check's "all at once" step;
+* the same re-initialised network with its identity shortcuts removed: each block without a
+  projection shortcut computes ``relu(bn2(conv2(relu(bn1(conv1(x))))))``, a plain chain (the
+  stride-2 block keeps its 1x1 projection).
+
+Per network it reports the map's mass in the object, its Spearman correlation with the trained
+network's map and with the image's own magnitude ``sum_c x^2``, and the share of images whose
+predicted class is the one the network predicts for a blank (all-zero) input. A network whose
+prediction no longer depends on the image predicts the blank's class for every image::
+
+    python benchmarks/bench_resnet_shortcuts.py --n-images 20 --seeds 0 1 2 --threads 1 --json runs/resnet_shortcuts.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+import types
+
+import numpy as np
+import torch
+from torch import nn
+
+from invnb.datasets.synthetic import make_shapes, normalize
+from invnb.eval import mass_in_mask
+from invnb.eval.sanity import parametric_layers, randomise_layers, spearman
+from invnb.inverse import LayerwiseInverse
+from invnb.models.embedded import load_embedded
+from invnb.runs import git_commit
+
+
+def _plain_block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A torchvision ``BasicBlock`` without its identity shortcut."""
+    return block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
+
+
+def without_identity_shortcuts(model: nn.Module) -> nn.Module:
+    """A copy of a SmallResNet whose blocks without a projection shortcut drop the identity path."""
+    model = copy.deepcopy(model)
+    for block in [*model.layer1, *model.layer2]:
+        if block.downsample is None:
+            block.forward = types.MethodType(_plain_block_forward, block)
+    return model
+
+
+def measure(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, trained_map: torch.Tensor | None) -> dict:
+    """The default inverse's map on `model`, scored as the module docstring says (means over images)."""
+    a = LayerwiseInverse(model).attribute(x)
+    with torch.no_grad():
+        blank = int(model(torch.zeros_like(x[:1])).argmax(1))
+        predicted = model(x).argmax(1)
+    row = {"mass_in_mask": float(mass_in_mask(a, masks).mean()),
+           "spearman_vs_image_magnitude": float(np.mean(spearman((x ** 2).sum(1), a))),
+           "share_predicting_blank_class": float((predicted == blank).float().mean())}
+    if trained_map is not None:
+        row["spearman_vs_trained"] = float(np.mean(spearman(trained_map, a)))
+    return row, a
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-images", type=int, default=20, help="development images (default 20)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="re-initialisation seeds (default 0 1 2)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--json", help="write the numbers here")
+    args = ap.parse_args(argv)
+    if args.n_images < 1:
+        ap.error(f"--n-images must be at least 1, got {args.n_images}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = make_shapes(args.n_images, seed=777001)
+    x = normalize(data.images)
+    model = load_embedded("smallresnet").eval()
+    rows = {}
+    rows["trained"], trained_map = measure(model, x, data.masks, None)
+    uniform = float(mass_in_mask(torch.ones_like(x[:, 0]), data.masks).mean())
+    per_seed = {"random": [], "random_without_identity_shortcuts": []}
+    for seed in args.seeds:
+        random_model = randomise_layers(model, parametric_layers(model), seed=seed)
+        per_seed["random"].append(measure(random_model, x, data.masks, trained_map)[0])
+        per_seed["random_without_identity_shortcuts"].append(
+            measure(without_identity_shortcuts(random_model), x, data.masks, trained_map)[0])
+    for name, runs in per_seed.items():
+        rows[name] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    out = {"command": "python benchmarks/bench_resnet_shortcuts.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "git_commit": git_commit(), "torch": torch.__version__, "platform": platform.platform(),
+           "threads": torch.get_num_threads(), "n_images": args.n_images, "image_seed": 777001,
+           "seeds": args.seeds, "uniform_mass_in_mask": uniform, "rows": rows, "per_seed": per_seed}
+    print(f"uniform map: mass {uniform:.3f}")
+    for name, row in rows.items():
+        print(f"{name:36s}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return out
+
+
+if __name__ == "__main__":
+    main()
