@@ -16,6 +16,9 @@ predicted class is the one the network predicts for a blank (all-zero) input. A 
 prediction no longer depends on the image predicts the blank's class for every image::
 
     python benchmarks/bench_resnet_shortcuts.py --n-images 20 --seeds 0 1 2 --threads 1 --json runs/resnet_shortcuts.json
+
+With ``--json PATH`` it also writes the table as Markdown beside it (``PATH`` with ``.md``), with the
+command and commit under it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import platform
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,6 +71,27 @@ def measure(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, trained_map:
     return row, a
 
 
+ROW_NAMES = {"trained": "trained", "random": "every layer re-initialised",
+             "random_without_identity_shortcuts": "re-initialised, identity shortcuts removed"}
+
+
+def markdown_table(out: dict) -> str:
+    """The rows of :func:`main`'s result as a Markdown table, with the command and commit under it."""
+    lines = ["| SmallResNet | mass in the object | Spearman vs trained map | Spearman vs sum_c x^2 "
+             "| predicts the blank input's class |", "|---|---:|---:|---:|---:|"]
+    for key, row in out["rows"].items():
+        trained = row.get("spearman_vs_trained")
+        lines.append(f"| {ROW_NAMES[key]} | {row['mass_in_mask']:.3f} | "
+                     f"{'1' if trained is None else f'{trained:.3f}'} | "
+                     f"{row['spearman_vs_image_magnitude']:.3f} | {row['share_predicting_blank_class']:.2f} |")
+    lines.append(f"| uniform map | {out['uniform_mass_in_mask']:.3f} | | | |")
+    commit = str(out["git_commit"])[:7]
+    lines += ["", f"{out['n_images']} development images (seed {out['image_seed']}), re-initialisation seeds "
+              f"{' '.join(map(str, out['seeds']))} (means). Command: `{out['command']}`, commit `{commit}`, "
+              f"torch {out['torch']}, {out['threads']} thread(s)."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-images", type=int, default=20, help="development images (default 20)")
@@ -102,6 +127,7 @@ def main(argv=None) -> dict:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
+        Path(args.json).with_suffix(".md").write_text(markdown_table(out))
     return out
 
 
