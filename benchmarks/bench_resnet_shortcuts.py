@@ -6,9 +6,9 @@ default inverse explains the predicted class of
 * the trained SmallResNet;
 * the SmallResNet with every parametric layer re-initialised (`invnb.eval.randomise_layers`,
   one draw per ``--seeds`` value), as the sanity check's "all at once" step;
-* the same re-initialised network with its identity shortcuts removed: each block without a
-  projection shortcut computes ``relu(bn2(conv2(relu(bn1(conv1(x))))))``, a plain chain (the
-  stride-2 block keeps its 1x1 projection).
+* the same re-initialised network with its identity shortcuts removed
+  (`invnb.models.without_identity_shortcuts`: each block without a projection shortcut computes
+  its branch alone, a plain chain; the stride-2 block keeps its 1x1 projection).
 
 Per network it reports the map's mass in the object, its Spearman correlation with the trained
 network's map and with the image's own magnitude ``sum_c x^2``, and the share of images whose
@@ -24,11 +24,9 @@ command and commit under it.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -39,22 +37,8 @@ from invnb.datasets.synthetic import make_shapes, normalize
 from invnb.eval import mass_in_mask
 from invnb.eval.sanity import parametric_layers, randomise_layers, spearman
 from invnb.inverse import LayerwiseInverse
-from invnb.models.embedded import load_embedded
+from invnb.models import load_embedded, without_identity_shortcuts
 from invnb.runs import git_commit
-
-
-def _plain_block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """A torchvision ``BasicBlock`` without its identity shortcut."""
-    return block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
-
-
-def without_identity_shortcuts(model: nn.Module) -> nn.Module:
-    """A copy of a SmallResNet whose blocks without a projection shortcut drop the identity path."""
-    model = copy.deepcopy(model)
-    for block in [*model.layer1, *model.layer2]:
-        if block.downsample is None:
-            block.forward = types.MethodType(_plain_block_forward, block)
-    return model
 
 
 def measure(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, trained_map: torch.Tensor | None) -> dict:

@@ -9,6 +9,7 @@ from invnb.models.resnet import (
     load_imagenet_classifier,
     load_resnet,
     resnet_weights_file,
+    without_identity_shortcuts,
 )
 from invnb.models.small_resnet import EMBEDDED_RESNET_CHECKPOINT, SmallResNet, load_embedded_resnet
 from invnb.models.small_vgg import EMBEDDED_CHECKPOINT, SmallVGG, load_embedded_model
@@ -39,7 +40,7 @@ from invnb.models.vgg import VGG_NAMES, load_vgg, vgg_weights_file
 __all__ = [
     "EMBEDDED_MODELS", "EMBEDDED_RESNET_CHECKPOINT", "SmallResNet", "embedded_checkpoint", "load_embedded",
     "load_embedded_resnet", "IMAGENET_NAMES", "RESNET_NAMES", "load_imagenet_classifier", "load_resnet",
-    "resnet_weights_file",
+    "resnet_weights_file", "without_identity_shortcuts",
     "EMBEDDED_CHECKPOINT", "EMBEDDED_VDSR_CHECKPOINT", "SmallVGG", "UnsafeCheckpointError", "VDSR",
     "VDSR_SHA256", "VDSR_URL", "VGG_NAMES", "download_vdsr_weights", "load_embedded_model",
     "load_embedded_vdsr", "load_pytorch_vdsr_checkpoint", "load_vdsr", "load_vdsr_state_dict", "load_vgg",

@@ -10,7 +10,8 @@ from torch import nn
 
 from invnb.models.vgg import VGG_NAMES, PathLike, load_torchvision, load_vgg, torchvision_weights_file
 
-__all__ = ["IMAGENET_NAMES", "RESNET_NAMES", "load_imagenet_classifier", "load_resnet", "resnet_weights_file"]
+__all__ = ["IMAGENET_NAMES", "RESNET_NAMES", "load_imagenet_classifier", "load_resnet", "resnet_weights_file",
+           "without_identity_shortcuts"]
 
 #: Model names :func:`load_resnet` accepts.
 RESNET_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -116,3 +117,62 @@ def load_imagenet_classifier(
     if name in VGG_NAMES:
         return load_vgg(name, weights, device, download=download, progress=progress)
     raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(IMAGENET_NAMES)}")
+
+
+def _basic_block_without_identity(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
+
+
+def _bottleneck_without_identity(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
+    return block.relu(block.bn3(block.conv3(out)))
+
+
+def without_identity_shortcuts(model: nn.Module) -> nn.Module:
+    """A copy of a ResNet whose blocks with an identity shortcut lose it (an ablation).
+
+    Each torchvision ``BasicBlock`` or ``Bottleneck`` without a ``downsample`` then computes its
+    branch alone, ``relu(F(x))``: a plain chain. Blocks with a projection shortcut are unchanged.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A ResNet built from torchvision's blocks (``SmallResNet``, ``torchvision.models.resnet18()``, ...).
+
+    Returns
+    -------
+    torch.nn.Module
+        A deep copy; `model` is not changed.
+
+    Raises
+    ------
+    ValueError
+        `model` has no block with an identity shortcut.
+
+    Examples
+    --------
+    >>> from invnb.models import SmallResNet
+    >>> model = SmallResNet().eval()
+    >>> plain = without_identity_shortcuts(model)
+    >>> x = torch.rand(1, 24, 8, 8)
+    >>> block = model.layer1[0]
+    >>> branch = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x)))))
+    >>> bool(torch.allclose(plain.layer1[0](x), torch.relu(branch)))
+    True
+    """
+    import copy
+    import types
+
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    model = copy.deepcopy(model)
+    changed = 0
+    for block in model.modules():
+        if isinstance(block, (BasicBlock, Bottleneck)) and block.downsample is None:
+            plain = _bottleneck_without_identity if isinstance(block, Bottleneck) else _basic_block_without_identity
+            block.forward = types.MethodType(plain, block)
+            changed += 1
+    if not changed:
+        raise ValueError(f"{type(model).__name__} has no torchvision BasicBlock or Bottleneck with an identity "
+                         "shortcut; pass a ResNet built from torchvision's blocks")
+    return model

@@ -7,7 +7,8 @@ from torch import nn
 
 from invnb.book.chapter_items import classifier
 from invnb.inverse import LayerStack
-from invnb.models import RESNET_NAMES, load_imagenet_classifier, load_resnet, load_vgg, resnet_weights_file
+from invnb.models import (RESNET_NAMES, load_embedded, load_imagenet_classifier, load_resnet, load_vgg, resnet_weights_file,
+                          without_identity_shortcuts)
 
 
 @pytest.fixture
@@ -74,3 +75,30 @@ def test_block_outputs_of_a_plain_chain_follow_its_max_pools():
     stack = LayerStack(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3),
                                      nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4, 2)))
     assert stack.block_outputs() == [3, 6]
+
+
+def test_without_identity_shortcuts_drops_only_the_identity_paths():
+    model = load_embedded("smallresnet").eval()
+    plain = without_identity_shortcuts(model)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, model.widths[0], 16, 16, generator=g)
+    block = model.layer1[0]
+    with torch.no_grad():
+        branch = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x)))))
+        assert torch.allclose(block(x), torch.relu(branch + x), atol=1e-6)  # the model is unchanged
+        assert torch.allclose(plain.layer1[0](x), torch.relu(branch), atol=1e-6)  # the copy drops x
+        assert torch.allclose(plain.layer2[0](x), model.layer2[0](x), atol=1e-6)  # the projection block stays
+        image = torch.rand(1, 3, 64, 64, generator=g)
+        assert not torch.allclose(plain(image), model(image), atol=1e-4)
+
+
+def test_without_identity_shortcuts_of_a_bottleneck_resnet_and_of_a_chain():
+    model = torchvision.models.resnet50().eval()
+    plain = without_identity_shortcuts(model)
+    block, copy = model.layer1[1], plain.layer1[1]
+    x = torch.rand(1, 256, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
+        assert torch.allclose(copy(x), block.relu(block.bn3(block.conv3(out))), atol=1e-5)
+    with pytest.raises(ValueError, match="no torchvision BasicBlock or Bottleneck"):
+        without_identity_shortcuts(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
