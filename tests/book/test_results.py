@@ -77,14 +77,19 @@ def test_claim1_keeps_each_baselines_better_score():
     assert "**0.900**" in table and "**0.150**" in table
 
 
-def test_sanity_and_chirp_findings_equal_the_json():
-    summary = load_json(RESULTS / "sanity_checks" / "summary.json")
+@pytest.mark.parametrize("run", ["sanity_checks", "sanity_checks_resnet"])
+def test_sanity_findings_equal_the_json(run):
+    summary = load_json(RESULTS / run / "summary.json")
     found = sanity_findings(summary)
     assert found["sanity_inverse_spearman"] == pytest.approx(summary["criterion"]["inverse_spearman"])
+    assert found["sanity_verdict"] == ("passes" if summary["criterion"]["passes"] else "fails")
     step = found["sanity_last_nonempty_step"]
     row = next(r for r in summary["rows"] if r["method"] == "inverse" and r["mode"] == "cascade"
                and r["step"] == step)
     assert row["spearman"] > 0 and found["sanity_inverse_spearman_nonempty"] == pytest.approx(row["spearman"])
+
+
+def test_chirp_findings_equal_the_json():
     chirp = load_json(RESULTS / "vdsr_chirp" / "summary.json")
     cf = chirp_findings(chirp)
     x2 = next(c for c in chirp["chirp"] if c["scale"] == 2 and c["setting"] == "default")
