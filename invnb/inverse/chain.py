@@ -24,8 +24,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-__all__ = ["SUPPORTED_LAYERS", "SUPPORTED_TEXT", "UnsupportedLayerError", "check_plain_chain", "fold_batchnorm",
-           "op_text", "plain_layers"]
+__all__ = ["SUPPORTED_LAYERS", "SUPPORTED_TEXT", "UnsupportedLayerError", "check_plain_chain", "flatten_dims_problem",
+           "fold_batchnorm", "op_text", "plain_layers"]
 
 
 #: Leaf layer types the inverse knows how to invert (BatchNorm2d is folded away).
