@@ -1,4 +1,4 @@
-"""Why the embedded SmallResNet's inverse fails the model-randomisation check: its identity shortcuts.
+"""Do the identity shortcuts make the embedded SmallResNet's inverse fail the model-randomisation check?
 
 On development images (``make_shapes(n, seed=777001)``, never the held-out seeds), the
 default inverse explains the predicted class of
@@ -41,8 +41,9 @@ from invnb.models import load_embedded, without_identity_shortcuts
 from invnb.runs import git_commit
 
 
-def measure(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, trained_map: torch.Tensor | None) -> dict:
-    """The default inverse's map on `model`, scored as the module docstring says (means over images)."""
+def measure(model: nn.Module, x: torch.Tensor, masks: torch.Tensor,
+            trained_map: torch.Tensor | None) -> tuple[dict, torch.Tensor]:
+    """The default inverse's map on `model` ``(N, H, W)`` and its scores (means over images; see the module docstring)."""
     a = LayerwiseInverse(model).attribute(x)
     with torch.no_grad():
         blank = int(model(torch.zeros_like(x[:1])).argmax(1))
