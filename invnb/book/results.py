@@ -283,7 +283,10 @@ def sanity_findings(summary: dict) -> dict:
     ``sanity_mass_trained``, ``sanity_mass_random``, ``sanity_verdict`` ("passes"/"fails"),
     ``sanity_last_nonempty_step`` (the last cascade step at which the inverse's map still has a
     ranking, Spearman > 0), ``sanity_inverse_spearman_nonempty`` and
-    ``sanity_occlusion_spearman_nonempty`` (both at that step).
+    ``sanity_occlusion_spearman_nonempty`` (both at that step); ``sanity_lowest_mass`` and
+    ``sanity_lowest_mass_layer`` (the inverse's lowest mass in the object over the cascade, and the
+    layer whose re-initialisation first gives it); ``sanity_uniform_mass`` (a uniform map's mass, the
+    floor), when the summary has a uniform row.
     """
     c = summary["criterion"]
     out = {"sanity_inverse_spearman": float(c["inverse_spearman"]),
@@ -299,6 +302,14 @@ def sanity_findings(summary: dict) -> dict:
         out["sanity_last_nonempty_step"] = int(k)
         out["sanity_inverse_spearman_nonempty"] = float(cascade[("inverse", k)])
         out["sanity_occlusion_spearman_nonempty"] = float(cascade.get(("occlusion", k), float("nan")))
+    masses = [(r["mass_in_mask"], r["step"], r["layer"]) for r in summary["rows"]
+              if r["method"] == "inverse" and r["mode"] == "cascade"]
+    if masses:  # on a tie, the earliest step
+        lowest, _, layer = min(masses)
+        out["sanity_lowest_mass"], out["sanity_lowest_mass_layer"] = float(lowest), str(layer)
+    uniform = [r["mass_in_mask"] for r in summary["rows"] if r["method"] == "uniform" and r["mode"] == "all"]
+    if uniform:
+        out["sanity_uniform_mass"] = float(uniform[0])
     return out
 
 

@@ -87,6 +87,13 @@ def test_sanity_findings_equal_the_json(run):
     row = next(r for r in summary["rows"] if r["method"] == "inverse" and r["mode"] == "cascade"
                and r["step"] == step)
     assert row["spearman"] > 0 and found["sanity_inverse_spearman_nonempty"] == pytest.approx(row["spearman"])
+    cascade = [r for r in summary["rows"] if r["method"] == "inverse" and r["mode"] == "cascade"]
+    lowest = min(cascade, key=lambda r: (r["mass_in_mask"], r["step"]))
+    assert found["sanity_lowest_mass"] == pytest.approx(lowest["mass_in_mask"])
+    assert found["sanity_lowest_mass_layer"] == lowest["layer"]
+    assert all(found["sanity_lowest_mass"] <= r["mass_in_mask"] for r in cascade)
+    uniform = next(r for r in summary["rows"] if r["method"] == "uniform" and r["mode"] == "all")
+    assert found["sanity_uniform_mass"] == pytest.approx(uniform["mass_in_mask"])
 
 
 def test_chirp_findings_equal_the_json():
