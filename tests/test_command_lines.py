@@ -63,5 +63,7 @@ def test_shortcut_benchmark_writes_its_table(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert set(rows) == {"trained", "random", "random_without_identity_shortcuts"}
     assert all(0 <= r["mass_in_mask"] <= 1 and 0 <= r["share_predicting_blank_class"] <= 1 for r in rows.values())
+    # the re-initialised networks explain differently from the trained one: their maps are not the trained map
+    assert all(rows[k]["spearman_vs_trained"] < 0.99 for k in ("random", "random_without_identity_shortcuts"))
     table = out.with_suffix(".md").read_text()
     assert table.count("\n| ") == 4 and "bench_resnet_shortcuts.py" in table  # three networks and the uniform map
