@@ -5,9 +5,9 @@ min/max swap...); the tests that execute the mutated line run against it, and a 
 *killed* when one of them fails (or the run errors or exceeds its time limit). The score of
 a module is killed / all. Mutants in code no test executes count as survivors.
 
-    python scripts/mutation_test.py                      # all six modules
-    python scripts/mutation_test.py solver metrics -v    # some modules, list survivors
-    python scripts/mutation_test.py inverse --list       # only list the mutants
+    python scripts/mutation_test.py                                 # every module in MODULES
+    python scripts/mutation_test.py inverse.solver eval.causal -v   # some modules, list survivors
+    python scripts/mutation_test.py inverse.engine --list           # only list the mutants
 
 How: the parent imports torch, numpy, scipy and pytest once, then forks one child per
 mutant; the child serves the mutated source of ``invnb.<module>`` through an import hook
@@ -238,6 +238,11 @@ def _pytest_args(ids):
     return ["-x", "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"), *ids]
 
 
+def module_path(module: str) -> Path:
+    """The source file of ``invnb.<module>``: ``"inverse.solver"`` -> ``<repo>/invnb/inverse/solver.py``."""
+    return REPO / "invnb" / (module.replace(".", "/") + ".py")
+
+
 def coverage_map(module: str, tests: list[str], out_json: Path):
     """Run the module's tests once under coverage (one context per test id) in a child.
 
@@ -246,7 +251,7 @@ def coverage_map(module: str, tests: list[str], out_json: Path):
         import coverage
         import pytest
 
-        target = str(REPO / "invnb" / f"{module}.py")
+        target = str(module_path(module))
         cov = coverage.Coverage(data_file=None, include=[target])
         durations, order = {}, []
 
@@ -284,7 +289,7 @@ def _sample(muts: list, n: int | None) -> list:
 
 
 def run_module(module: str, verbose: bool = False, limit: int | None = None, sample: int | None = None) -> dict:
-    path = REPO / "invnb" / (module.replace(".", "/") + ".py")
+    path = module_path(module)
     tests = MODULES[module]
     muts = _sample(mutants_of(path)[:limit], sample)
     cov_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"invnb-mutation-{module}-{os.getpid()}.json"
@@ -323,12 +328,12 @@ def run_module(module: str, verbose: bool = False, limit: int | None = None, sam
             killed += 1
         if verbose:
             state = "survived" if res == 0 else f"killed ({res})"
-            print(f"  {module}.py:{m.line}: {m.description}: {state}, {len(ids)} tests, {time.monotonic() - t1:.1f} s",
+            print(f"  {path.relative_to(REPO)}:{m.line}: {m.description}: {state}, {len(ids)} tests, {time.monotonic() - t1:.1f} s",
                   flush=True)
     n = len(muts)
     result = {"module": module, "mutants": n, "killed": killed, "score": killed / n if n else 1.0,
               "seconds": round(time.monotonic() - t0, 1),
-              "survivors": [f"{module}.py:{m.line}: {m.description} ({why})" for m, why in survivors]}
+              "survivors": [f"{path.relative_to(REPO)}:{m.line}: {m.description} ({why})" for m, why in survivors]}
     return result
 
 
@@ -347,8 +352,8 @@ def main(argv=None):
     os.chdir(REPO)  # test paths and ids are relative to the repository
     if args.list:
         for mod in modules:
-            for m in _sample(mutants_of(REPO / "invnb" / f"{mod}.py")[:args.limit], args.sample):
-                print(f"{mod}.py:{m.line}: {m.description}")
+            for m in _sample(mutants_of(module_path(mod))[:args.limit], args.sample):
+                print(f"{module_path(mod).relative_to(REPO)}:{m.line}: {m.description}")
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")

@@ -67,3 +67,12 @@ def test_shortcut_benchmark_writes_its_table(tmp_path):
     assert all(rows[k]["spearman_vs_trained"] < 0.99 for k in ("random", "random_without_identity_shortcuts"))
     table = out.with_suffix(".md").read_text()
     assert table.count("\n| ") == 4 and "bench_resnet_shortcuts.py" in table  # three networks and the uniform map
+
+
+def test_mutation_script_finds_each_modules_source():
+    """Its MODULES are dotted names inside invnb; each must resolve to a file with mutants."""
+    run = subprocess.run([sys.executable, "scripts/mutation_test.py", "inverse.solver", "sr.metrics", "--list",
+                          "--limit", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    files = [line.split(":")[0] for line in run.stdout.splitlines()]
+    assert files == ["invnb/inverse/solver.py", "invnb/sr/metrics.py"]
