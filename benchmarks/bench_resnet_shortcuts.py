@@ -11,9 +11,12 @@ default inverse explains the predicted class of
   its branch alone, a plain chain; the stride-2 block keeps its 1x1 projection).
 
 Per network it reports the map's mass in the object, its Spearman correlation with the trained
-network's map and with the image's own magnitude ``sum_c x^2``, and the share of images whose
-predicted class is the one the network predicts for a blank (all-zero) input. A network whose
-prediction no longer depends on the image predicts the blank's class for every image::
+network's map and with the image's own magnitude ``sum_c x^2``, the share of the inverse
+input's energy ``sum_c x_hat^2`` inside the object (is it the inverse input that finds the
+object, or the map formula's factor ``|x|``?), and the share of images whose predicted class is
+the one the network predicts for a blank (all-zero) input. A network whose prediction no longer
+depends on the image predicts the blank's class for every image. Two maps that need no network
+are the floors: a uniform map, and the image's own ``sum_c x^2``::
 
     python benchmarks/bench_resnet_shortcuts.py --n-images 20 --seeds 0 1 2 --threads 1 --json runs/resnet_shortcuts.json
 
@@ -44,12 +47,14 @@ from invnb.runs import git_commit
 def measure(model: nn.Module, x: torch.Tensor, masks: torch.Tensor,
             trained_map: torch.Tensor | None) -> tuple[dict, torch.Tensor]:
     """The default inverse's map on `model` ``(N, H, W)`` and its scores (means over images; see the module docstring)."""
-    a = LayerwiseInverse(model).attribute(x)
+    result = LayerwiseInverse(model).invert(x)
+    a, x_hat = result.attribution, result.features[0]
     with torch.no_grad():
         blank = int(model(torch.zeros_like(x[:1])).argmax(1))
         predicted = model(x).argmax(1)
     row = {"mass_in_mask": float(mass_in_mask(a, masks).mean()),
            "spearman_vs_image_magnitude": float(np.mean(spearman((x ** 2).sum(1), a))),
+           "inverse_input_energy_in_object": float(mass_in_mask((x_hat ** 2).sum(1), masks).mean()),
            "share_predicting_blank_class": float((predicted == blank).float().mean())}
     if trained_map is not None:
         row["spearman_vs_trained"] = float(np.mean(spearman(trained_map, a)))
@@ -63,13 +68,16 @@ ROW_NAMES = {"trained": "trained", "random": "every layer re-initialised",
 def markdown_table(out: dict) -> str:
     """The rows of :func:`main`'s result as a Markdown table, with the command and commit under it."""
     lines = ["| SmallResNet | mass in the object | Spearman vs trained map | Spearman vs sum_c x^2 "
-             "| predicts the blank input's class |", "|---|---:|---:|---:|---:|"]
+             "| inverse input's energy in the object | predicts the blank input's class |",
+             "|---|---:|---:|---:|---:|---:|"]
     for key, row in out["rows"].items():
         trained = row.get("spearman_vs_trained")
         lines.append(f"| {ROW_NAMES[key]} | {row['mass_in_mask']:.3f} | "
                      f"{'1' if trained is None else f'{trained:.3f}'} | "
-                     f"{row['spearman_vs_image_magnitude']:.3f} | {row['share_predicting_blank_class']:.2f} |")
-    lines.append(f"| uniform map | {out['uniform_mass_in_mask']:.3f} | | | |")
+                     f"{row['spearman_vs_image_magnitude']:.3f} | {row['inverse_input_energy_in_object']:.3f} | "
+                     f"{row['share_predicting_blank_class']:.2f} |")
+    lines.append(f"| the image's sum_c x^2 as the map | {out['image_energy_in_object']:.3f} | | | | |")
+    lines.append(f"| uniform map | {out['uniform_mass_in_mask']:.3f} | | | | |")
     commit = str(out["git_commit"])[:7]
     lines += ["", f"{out['n_images']} development images (seed {out['image_seed']}), re-initialisation seeds "
               f"{' '.join(map(str, out['seeds']))} (means). Command: `{out['command']}`, commit `{commit}`, "
@@ -94,6 +102,7 @@ def main(argv=None) -> dict:
     rows = {}
     rows["trained"], trained_map = measure(model, x, data.masks, None)
     uniform = float(mass_in_mask(torch.ones_like(x[:, 0]), data.masks).mean())
+    image_energy = float(mass_in_mask((x ** 2).sum(1), data.masks).mean())
     per_seed = {"random": [], "random_without_identity_shortcuts": []}
     for seed in args.seeds:
         random_model = randomise_layers(model, parametric_layers(model), seed=seed)
@@ -105,8 +114,9 @@ def main(argv=None) -> dict:
     out = {"command": "python benchmarks/bench_resnet_shortcuts.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "git_commit": git_commit(), "torch": torch.__version__, "platform": platform.platform(),
            "threads": torch.get_num_threads(), "n_images": args.n_images, "image_seed": 777001,
-           "seeds": args.seeds, "uniform_mass_in_mask": uniform, "rows": rows, "per_seed": per_seed}
-    print(f"uniform map: mass {uniform:.3f}")
+           "seeds": args.seeds, "uniform_mass_in_mask": uniform,
+           "image_energy_in_object": image_energy, "rows": rows, "per_seed": per_seed}
+    print(f"uniform map: mass {uniform:.3f}; the image's sum_c x^2: {image_energy:.3f}")
     for name, row in rows.items():
         print(f"{name:36s}" + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
     if args.json:

@@ -66,7 +66,7 @@ def test_shortcut_benchmark_writes_its_table(tmp_path):
     # the re-initialised networks explain differently from the trained one: their maps are not the trained map
     assert all(rows[k]["spearman_vs_trained"] < 0.99 for k in ("random", "random_without_identity_shortcuts"))
     table = out.with_suffix(".md").read_text()
-    assert table.count("\n| ") == 4 and "bench_resnet_shortcuts.py" in table  # three networks and the uniform map
+    assert table.count("\n| ") == 5 and "bench_resnet_shortcuts.py" in table  # three networks and two floors
 
 
 def test_mutation_script_finds_each_modules_source():
