@@ -22,7 +22,8 @@ from pathlib import Path
 
 __all__ = [
     "BASELINE_EXCLUDED", "CLAIM1_COLUMNS", "benchmark_findings", "benchmark_verdicts", "chirp_findings", "claim1_rows", "claim1_table",
-    "gaps_table", "glue_values", "live_provenance_markdown", "load_json", "provenance_markdown", "sanity_findings",
+    "BENCHMARK_TARGETS", "gaps_table", "glue_values", "live_provenance_markdown", "load_json", "provenance_markdown",
+    "sanity_findings", "targets_table",
 ]
 
 #: Columns of the claim-1 table, each with True when higher is better.
@@ -36,6 +37,14 @@ BASELINE_EXCLUDED = ("inverse", "inverse_paper", "random", "uniform", "sobel", "
 RAW_INVERSE = "inverse.abs_x"
 #: Maps made with the inverse's map formulas from a method's own kept input (rows ``<method>.<kind>``).
 KEPT_INPUT_KINDS = ("ratio", "abs", "abs_x")
+#: The targets an embedded model's default inverse is held to, as (label, finding key, test on the value).
+BENCHMARK_TARGETS = (
+    ("own kept input re-identified, top-1 >= 0.99", "inverse_own_reid", lambda v: v >= 0.99),
+    ("... at amount <= 0.25", "inverse_own_amount", lambda v: v <= 0.25),
+    ("mass in the object >= 0.75", "inverse_mass_in_mask", lambda v: v >= 0.75),
+    ("pointing game >= 0.95", "inverse_pointing_game", lambda v: v >= 0.95),
+    ("model randomisation check passes", "sanity_verdict", lambda v: v == "passes"),
+)
 #: Half-width of a 95% normal interval in standard errors.
 Z95 = 1.959964
 
@@ -459,3 +468,32 @@ def chirp_findings(summary: dict, scale: int = 2) -> dict:
                     f"chirp_{s}_corr": float(c["fidelity"]["correlation"])})
         out["chirp_nyquist"] = float(c["lr_nyquist"])
     return out
+
+
+def targets_table(models: dict[str, dict]) -> str:
+    """The :data:`BENCHMARK_TARGETS` as Markdown: one row per target, per model its value and whether it is met.
+
+    Parameters
+    ----------
+    models : dict
+        Model name -> its findings, :func:`benchmark_findings` merged with :func:`sanity_findings`.
+
+    Examples
+    --------
+    >>> f = {"inverse_own_reid": 1.0, "inverse_own_amount": 0.3, "inverse_mass_in_mask": 0.8,
+    ...      "inverse_pointing_game": 0.97, "sanity_verdict": "fails"}
+    >>> targets_table({"m": f}).splitlines()[3]
+    '| ... at amount <= 0.25 | 0.300, missed |'
+    """
+    lines = ["| target | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    for label, key, met in BENCHMARK_TARGETS:
+        cells = []
+        for found in models.values():
+            v = found.get(key)
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                cells.append("–")
+                continue
+            shown = v if isinstance(v, str) else f"{v:.3f}"
+            cells.append(f"{shown}, {'met' if met(v) else 'missed'}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from conftest import REPO as ROOT
 
-from invnb.book.results import (benchmark_findings, benchmark_verdicts, chirp_findings, claim1_rows, claim1_table, load_json,
-                                provenance_markdown, sanity_findings)
+from invnb.book.results import (BENCHMARK_TARGETS, benchmark_findings, benchmark_verdicts, chirp_findings, claim1_rows,
+                                claim1_table, load_json, provenance_markdown, sanity_findings, targets_table)
 
 RESULTS = ROOT / "data" / "results"
 #: Pages whose prose states no measured number except through glue.
@@ -43,8 +43,9 @@ def test_prose_types_no_measured_number(page):
     assert not found, f"{page}: glue these numbers from the bundled JSON instead: {found}"
 
 
-def test_benchmark_findings_equal_the_json():
-    results = load_json(RESULTS / "synthetic_benchmark" / "results.json")
+@pytest.mark.parametrize("run", ["synthetic_benchmark", "synthetic_benchmark_resnet"])
+def test_benchmark_findings_equal_the_json(run):
+    results = load_json(RESULTS / run / "results.json")
     by = {r["method"]: r for r in results["rows"]}
     found = benchmark_findings(results)
     assert found["n_images"] == results["n_images"]
@@ -94,6 +95,20 @@ def test_sanity_findings_equal_the_json(run):
     assert all(found["sanity_lowest_mass"] <= r["mass_in_mask"] for r in cascade)
     uniform = next(r for r in summary["rows"] if r["method"] == "uniform" and r["mode"] == "all")
     assert found["sanity_uniform_mass"] == pytest.approx(uniform["mass_in_mask"])
+
+
+def test_targets_table_marks_each_target_met_or_missed():
+    good = {"inverse_own_reid": 0.995, "inverse_own_amount": 0.25, "inverse_mass_in_mask": 0.75,
+            "inverse_pointing_game": 0.95, "sanity_verdict": "passes"}
+    bad = {"inverse_own_reid": 0.98, "inverse_own_amount": 0.26, "inverse_mass_in_mask": 0.74,
+           "inverse_pointing_game": 0.94, "sanity_verdict": "fails"}
+    lines = targets_table({"good": good, "bad": bad, "none": {}}).splitlines()
+    assert lines[0] == "| target | good | bad | none |"
+    body = lines[2:]
+    assert len(body) == len(BENCHMARK_TARGETS)
+    for line in body:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1].endswith(", met") and cells[2].endswith(", missed") and cells[3] == "–", line
 
 
 def test_chirp_findings_equal_the_json():
